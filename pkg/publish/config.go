@@ -1,0 +1,180 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config configures a Publisher: how to reach NATS, which stream to publish
+// to, and where the local spool lives. Zero durations and sizes are replaced
+// by the defaults of DefaultConfig when the Publisher is created.
+type Config struct {
+	// URL lists the NATS servers, comma-separated (nats://host:4222,...).
+	// Ignored when Embedded is set.
+	URL string
+	// Embedded, when set, makes the publisher connect to this in-process
+	// server without a TCP round trip through the kernel; its TCP listener
+	// still serves other clients.
+	Embedded *Embedded
+
+	// CredsFile is a NATS .creds file (user JWT and nkey seed).
+	CredsFile string
+	// User and Password authenticate with a user name; Password is a secret.
+	User     string
+	Password string
+	// NkeySeedFile is a file holding a user nkey seed.
+	NkeySeedFile string
+	// Token is a bearer token; it is a secret.
+	Token string
+	// TLSCAFile verifies the server certificate; TLSCertFile and TLSKeyFile
+	// are the client certificate for mutual TLS.
+	TLSCAFile   string
+	TLSCertFile string
+	TLSKeyFile  string
+
+	// Stream is the JetStream stream, created when absent.
+	Stream string
+	// SubjectPrefix is the subject prefix; the stream created covers "<SubjectPrefix>.>".
+	SubjectPrefix string
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id.
+	DuplicateWindow time.Duration
+	// StreamMaxAge is the retention of a stream this package creates.
+	StreamMaxAge time.Duration
+	// StreamReplicas is the replica count of a stream this package creates.
+	StreamReplicas int
+	// PublishTimeout bounds one publish, acknowledgement included.
+	PublishTimeout time.Duration
+
+	// SpoolPath is the bbolt file holding messages NATS did not take
+	// (<state_dir>/spool.db).
+	SpoolPath string
+	// SpoolMaxBytes caps the encoded size of the spooled messages.
+	SpoolMaxBytes int64
+}
+
+// Defaults of the operator configuration.
+const (
+	DefaultStream          = "AGORA_NCS"
+	DefaultSubjectPrefix   = "agora.ncs"
+	DefaultDuplicateWindow = 2 * time.Hour
+	DefaultStreamMaxAge    = 168 * time.Hour
+	DefaultStreamReplicas  = 1
+	DefaultPublishTimeout  = 3 * time.Second
+	DefaultSpoolMaxBytes   = 1 << 30
+	DefaultEmbeddedListen  = "127.0.0.1:4222"
+)
+
+// DefaultConfig returns the configuration used for every field left zero.
+func DefaultConfig() Config {
+	return Config{
+		Stream:          DefaultStream,
+		SubjectPrefix:   DefaultSubjectPrefix,
+		DuplicateWindow: DefaultDuplicateWindow,
+		StreamMaxAge:    DefaultStreamMaxAge,
+		StreamReplicas:  DefaultStreamReplicas,
+		PublishTimeout:  DefaultPublishTimeout,
+		SpoolMaxBytes:   DefaultSpoolMaxBytes,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Stream == "" {
+		c.Stream = d.Stream
+	}
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = d.SubjectPrefix
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = d.DuplicateWindow
+	}
+	if c.StreamMaxAge == 0 {
+		c.StreamMaxAge = d.StreamMaxAge
+	}
+	if c.StreamReplicas == 0 {
+		c.StreamReplicas = d.StreamReplicas
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = d.PublishTimeout
+	}
+	if c.SpoolMaxBytes == 0 {
+		c.SpoolMaxBytes = d.SpoolMaxBytes
+	}
+	return c
+}
+
+// Validate reports every problem of the configuration at once, naming the
+// operator's YAML key of each. Zero values are valid: they take the defaults.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.URL == "" && c.Embedded == nil {
+		bad("nats.url", "set a nats:// URL or use the embedded server")
+	}
+	if c.Stream != "" && strings.ContainsAny(c.Stream, " .*>\t\r\n/\\") {
+		bad("nats.stream", "%q must not contain spaces, '.', '*', '>', '/' or '\\'", c.Stream)
+	}
+	if c.SubjectPrefix != "" && !validSubjectPrefix(c.SubjectPrefix) {
+		bad("nats.subject_prefix", "%q must be dot-separated literal tokens such as agora.ncs", c.SubjectPrefix)
+	}
+	if c.DuplicateWindow < 0 {
+		bad("nats.duplicate_window", "must be positive, got %s", c.DuplicateWindow)
+	}
+	if c.StreamMaxAge < 0 {
+		bad("nats.stream_max_age", "must be positive, got %s", c.StreamMaxAge)
+	}
+	if c.DuplicateWindow > 0 && c.StreamMaxAge > 0 && c.DuplicateWindow > c.StreamMaxAge {
+		bad("nats.duplicate_window", "%s must not exceed nats.stream_max_age %s", c.DuplicateWindow, c.StreamMaxAge)
+	}
+	if c.StreamReplicas < 0 || c.StreamReplicas > 5 {
+		bad("nats.stream_replicas", "must be 1 to 5, got %d", c.StreamReplicas)
+	}
+	if c.PublishTimeout < 0 {
+		bad("nats.publish_timeout", "must be positive, got %s", c.PublishTimeout)
+	}
+	if c.SpoolPath == "" {
+		bad("state_dir", "set a directory for the spool")
+	}
+	if c.SpoolMaxBytes < 0 {
+		bad("spool.max_bytes", "must be positive, got %d", c.SpoolMaxBytes)
+	}
+	if c.User == "" && c.Password != "" {
+		bad("nats.user", "set a user to go with the password")
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("nats.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither")
+	}
+	return errors.Join(errs...)
+}
+
+// validSubjectPrefix reports whether p is one or more literal subject tokens.
+func validSubjectPrefix(p string) bool {
+	for tok := range strings.SplitSeq(p, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSyncInterval maps the operator's embedded_sync_interval to
+// EmbeddedConfig.SyncInterval: "always" or "" is 0 (fsync before every
+// acknowledgement), anything else is a positive Go duration such as "2m".
+func ParseSyncInterval(s string) (time.Duration, error) {
+	if s == "" || strings.EqualFold(s, "always") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("parse sync interval: %w", err)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("parse sync interval: %q must be \"always\" or a positive duration", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,102 @@
+package publish
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	valid := func() Config {
+		c := DefaultConfig()
+		c.URL = "nats://127.0.0.1:4222"
+		c.SpoolPath = "/var/lib/ncs-gateway/spool.db"
+		return c
+	}
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   []string // substrings of the error; none means valid
+	}{
+		{"defaults", func(*Config) {}, nil},
+		{"zero values take defaults", func(c *Config) { *c = Config{URL: c.URL, SpoolPath: c.SpoolPath} }, nil},
+		{"embedded without url", func(c *Config) { c.URL = ""; c.Embedded = &Embedded{} }, nil},
+		{"no url", func(c *Config) { c.URL = "" }, []string{"nats.url"}},
+		{"stream with dot", func(c *Config) { c.Stream = "AGORA.NCS" }, []string{"nats.stream"}},
+		{"wildcard prefix", func(c *Config) { c.SubjectPrefix = "agora.*" }, []string{"nats.subject_prefix"}},
+		{"empty prefix token", func(c *Config) { c.SubjectPrefix = "agora..ncs" }, []string{"nats.subject_prefix"}},
+		{"window over max age", func(c *Config) { c.DuplicateWindow = 200 * time.Hour }, []string{"nats.duplicate_window"}},
+		{"negative timeout", func(c *Config) { c.PublishTimeout = -time.Second }, []string{"nats.publish_timeout"}},
+		{"replicas", func(c *Config) { c.StreamReplicas = 7 }, []string{"nats.stream_replicas"}},
+		{"password without user", func(c *Config) { c.Password = "secret" }, []string{"nats.user"}},
+		{"cert without key", func(c *Config) { c.TLSCertFile = "/etc/cert.pem" }, []string{"nats.tls_cert_file"}},
+		{"every problem at once", func(c *Config) {
+			c.URL, c.SpoolPath, c.SpoolMaxBytes = "", "", -1
+		}, []string{"nats.url", "state_dir", "spool.max_bytes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.modify(&c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("validate: got %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("validate: got nil, want errors naming %v", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("validate: got %q, want it to name %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("validate: got %q, want no secret in the message", err)
+			}
+		})
+	}
+}
+
+func TestParseSyncInterval(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", 0, false},
+		{"always", 0, false},
+		{"ALWAYS", 0, false},
+		{"2m", 2 * time.Minute, false},
+		{"500ms", 500 * time.Millisecond, false},
+		{"0s", 0, true},
+		{"-1m", 0, true},
+		{"sometimes", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSyncInterval(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("ParseSyncInterval(%q): got %s, %v; want %s, error %t", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	tests := []struct {
+		o    Outcome
+		want string
+	}{
+		{Published, "published"},
+		{Spooled, "spooled"},
+		{0, "unknown"},
+	}
+	for _, tt := range tests {
+		if got := tt.o.String(); got != tt.want {
+			t.Errorf("Outcome(%d).String(): got %q, want %q", int(tt.o), got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package publish
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Forwarder tuning.
+const (
+	forwardBatchMsgs  = 256     // messages published per batch before waiting for acks
+	forwardBatchBytes = 8 << 20 // encoded bytes per batch
+	retryMin          = 250 * time.Millisecond
+	retryMax          = 30 * time.Second
+	// idleRecheck re-examines the spool and the stream even without a
+	// signal; it costs nothing and guards against any missed wake-up.
+	idleRecheck = 30 * time.Second
+)
+
+// Run forwards spooled messages to JetStream, oldest first, until ctx is
+// done, and creates the stream when NATS becomes reachable. It is woken when
+// something is spooled and when NATS reconnects, backs off after failures,
+// and never spins. It returns nil when ctx is done.
+func (p *Publisher) Run(ctx context.Context) error {
+	log := p.log.Named("forwarder")
+	timer := time.NewTimer(idleRecheck)
+	defer timer.Stop()
+	failures := 0
+	logged := false // a failure streak was logged
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var err error
+		connected := p.nc.IsConnected()
+		if connected && !p.streamReady.Load() {
+			err = p.ensureStream(ctx)
+		}
+		idle := !connected || p.spool.stats().depth == 0
+		if !idle {
+			// Forward even if the stream check failed (it may lack only
+			// the permission to look the stream up): acks tell the truth.
+			err = p.forwardBatch(ctx, log)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			failures++
+			if !logged {
+				log.Warn("forwarder failing, retrying with backoff", zap.Error(err))
+				logged = true
+			}
+			// Back off; only a reconnect (not new spooled data) cuts it short.
+			if !p.sleep(ctx, timer, backoff(failures), p.wakeConn, nil) {
+				return nil
+			}
+		case idle:
+			if logged && connected {
+				log.Info("forwarder recovered")
+				logged = false
+			}
+			failures = 0
+			if !p.sleep(ctx, timer, idleRecheck, p.wakeConn, p.wakeSpool) {
+				return nil
+			}
+		default:
+			// A batch went through: go on with the next at once.
+			if logged {
+				log.Info("forwarder recovered")
+				logged = false
+			}
+			failures = 0
+		}
+	}
+}
+
+// sleep waits for d, a signal on a or b (nil blocks), or ctx; it reports
+// false when ctx is done.
+func (p *Publisher) sleep(ctx context.Context, t *time.Timer, d time.Duration, a, b chan struct{}) bool {
+	t.Reset(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-a:
+	case <-b:
+	}
+	return true
+}
+
+// backoff is the wait after the n-th consecutive failure, with jitter.
+func backoff(n int) time.Duration {
+	d := min(retryMin<<min(n-1, 10), retryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// forwardBatch publishes one batch of spooled messages asynchronously, waits
+// for their acknowledgements (bounded by the publish timeout) and deletes the
+// acknowledged ones in one transaction. Unacknowledged ones stay spooled and
+// are published again later with the same Nats-Msg-Id, so JetStream drops
+// any that did arrive.
+func (p *Publisher) forwardBatch(ctx context.Context, log *zap.Logger) error {
+	msgs, moved, err := p.spool.peek(forwardBatchMsgs, forwardBatchBytes)
+	if moved > 0 {
+		log.Error("spool records undecodable, moved to the dead bucket",
+			zap.Int("record_count", moved), zap.String("spool_path", p.cfg.SpoolPath))
+	}
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	var (
+		futures = make([]jetstream.PubAckFuture, 0, len(msgs))
+		sent    = make([]int, 0, len(msgs)) // index in msgs of each future
+		dead    [][]byte
+		pubErr  error
+	)
+	for i, sm := range msgs {
+		f, err := p.fwd.PublishMsgAsync(natsMsg(sm.rec.Msg))
+		if errors.Is(err, nats.ErrMaxPayload) {
+			// The server will never take it: set it aside rather than
+			// retry it forever.
+			log.Error("spooled message over the nats max payload, moved to the dead bucket",
+				zap.String("subject", sm.rec.Msg.Subject), zap.String("msg_id", sm.rec.Msg.ID),
+				zap.Int("data_bytes", len(sm.rec.Msg.Data)))
+			dead = append(dead, binary.BigEndian.AppendUint64(nil, sm.key))
+			continue
+		}
+		if err != nil {
+			pubErr = fmt.Errorf("publish spooled message: %w", err)
+			break
+		}
+		futures = append(futures, f)
+		sent = append(sent, i)
+	}
+	acked := make([]uint64, 0, len(futures))
+	var ackErr error
+wait:
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			acked = append(acked, msgs[sent[i]].key)
+		case err := <-f.Err():
+			ackErr = fmt.Errorf("acknowledge spooled message: %w", err)
+		case <-ctx.Done():
+			// Unacknowledged messages stay spooled for the next start.
+			break wait
+		}
+	}
+	if err := p.spool.remove(acked); err != nil {
+		return err
+	}
+	p.m.forwarded.Add(float64(len(acked)))
+	if len(dead) > 0 {
+		if err := p.spool.quarantine(dead); err != nil {
+			return err
+		}
+	}
+	failed := len(futures) - len(acked)
+	if pubErr != nil {
+		failed++
+	}
+	if ctx.Err() == nil && failed > 0 {
+		p.m.forwardFailures.Add(float64(failed))
+	}
+	if ackErr == nil {
+		ackErr = pubErr
+	}
+	if ackErr != nil {
+		if failureReason(ackErr) == reasonNoStream {
+			p.streamReady.Store(false)
+		}
+		return fmt.Errorf("forward %d of %d spooled messages: %w", failed, len(msgs), ackErr)
+	}
+	return nil
+}

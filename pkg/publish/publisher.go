@@ -1,0 +1,229 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Publisher publishes notifications to JetStream and spools what JetStream
+// does not acknowledge in time. Publish is safe for concurrent use; Run
+// forwards the spool and must be running for spooled messages to leave.
+type Publisher struct {
+	cfg       Config
+	log       *zap.Logger
+	m         *metrics
+	spool     *spool
+	nc        *nats.Conn
+	js        jetstream.JetStream // direct publishes and stream management
+	fwd       jetstream.JetStream // the forwarder's asynchronous publishes
+	serverURL string              // configured servers, credentials removed
+
+	wakeSpool chan struct{} // something was spooled
+	wakeConn  chan struct{} // NATS (re)connected
+
+	streamReady    atomic.Bool // the stream is known to exist
+	failing        atomic.Bool // the last direct publish failed (for state-change logs)
+	closing        atomic.Bool
+	connClosed     chan struct{}
+	closeOnce      sync.Once
+	closeErr       error
+	warnSubjects   sync.Once
+	warnDuplicates sync.Once
+}
+
+// New opens the spool at cfg.SpoolPath, registers the metrics with reg (nil:
+// none), and connects to NATS. It does not wait for NATS: while NATS is down
+// messages are spooled, and Run creates the stream once NATS is reachable.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("check publish config: %w", err)
+	}
+	sp, err := openSpool(cfg.SpoolPath, cfg.SpoolMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{
+		cfg:        cfg,
+		log:        log,
+		spool:      sp,
+		wakeSpool:  make(chan struct{}, 1),
+		wakeConn:   make(chan struct{}, 1),
+		connClosed: make(chan struct{}),
+	}
+	p.serverURL = redactURLs(cfg.URL)
+	if cfg.Embedded != nil {
+		p.serverURL = cfg.Embedded.ClientURL()
+	}
+	p.m = newMetrics(reg, sp)
+	nc, err := p.connect(cfg)
+	if err != nil {
+		_ = sp.close()
+		return nil, err
+	}
+	p.nc = nc
+	if p.js, err = jetstream.New(nc); err == nil {
+		p.fwd, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	}
+	if err != nil {
+		nc.Close()
+		_ = sp.close()
+		return nil, fmt.Errorf("create jetstream context: %w", err)
+	}
+	st := sp.stats()
+	log.Info("publisher started",
+		zap.String("server_url", p.serverURL),
+		zap.String("stream", cfg.Stream),
+		zap.String("spool_path", cfg.SpoolPath),
+		zap.Int64("spool_depth", st.depth),
+		zap.Int64("spool_bytes", st.bytes),
+	)
+	if nc.IsConnected() {
+		// Best effort so the first publishes find the stream; on failure
+		// Run keeps trying.
+		if err := p.ensureStream(context.Background()); err != nil {
+			log.Warn("nats stream not ready", zap.String("stream", cfg.Stream), zap.Error(err))
+		}
+	}
+	return p, nil
+}
+
+// Publish delivers m to JetStream and waits for the acknowledgement, bounded
+// by the publish timeout and ctx. If JetStream does not acknowledge it, m is
+// written to the spool and fsynced (Spooled). If the spool cannot take it
+// either, the error wraps ErrUnavailable (and ErrSpoolFull when full).
+func (p *Publisher) Publish(ctx context.Context, m Message) (Outcome, error) {
+	if p.closing.Load() {
+		return 0, fmt.Errorf("publish %s: publisher closed: %w", m.Subject, ErrUnavailable)
+	}
+	reason, err := p.publishDirect(ctx, m)
+	if err == nil {
+		p.m.published.Inc()
+		if p.failing.Load() && p.failing.CompareAndSwap(true, false) {
+			p.log.Info("nats publish recovered", zap.String("stream", p.cfg.Stream))
+		}
+		return Published, nil
+	}
+	p.m.failures[reason].Inc()
+	if !p.failing.Swap(true) {
+		p.log.Warn("nats publish failed, spooling",
+			zap.String("reason", reason), zap.String("subject", m.Subject), zap.Error(err))
+	}
+	if reason == reasonNoStream {
+		p.streamReady.Store(false)
+		wake(p.wakeConn)
+	}
+
+	if serr := p.spool.put(m, time.Now()); serr != nil {
+		if errors.Is(serr, ErrSpoolFull) {
+			p.m.rejected[rejectFull].Inc()
+		} else {
+			p.m.rejected[rejectWriteError].Inc()
+		}
+		return 0, fmt.Errorf("spool %s after nats %s: %w: %w", m.Subject, reason, ErrUnavailable, serr)
+	}
+	p.m.spooled.Inc()
+	wake(p.wakeSpool)
+	return Spooled, nil
+}
+
+// errNotConnected is the failure of a publish attempted while disconnected.
+var errNotConnected = errors.New("nats not connected")
+
+// publishDirect publishes m with acknowledgement; on failure it returns the
+// metric reason. It holds no lock across the network call.
+func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error) {
+	if !p.nc.IsConnected() {
+		return reasonDisconnected, errNotConnected
+	}
+	msg := natsMsg(m)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	start := time.Now()
+	_, err := p.js.PublishMsg(ctx, msg)
+	p.m.duration.Observe(time.Since(start).Seconds())
+	cancel()
+	if err != nil {
+		return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
+	}
+	return "", nil
+}
+
+// natsMsg builds the NATS message of m with its Nats-Msg-Id, copying the
+// header map so the caller's is never modified.
+func natsMsg(m Message) *nats.Msg {
+	h := make(nats.Header, len(m.Header)+1)
+	for k, v := range m.Header {
+		h[k] = v
+	}
+	if m.ID != "" {
+		h[jetstream.MsgIDHeader] = []string{m.ID}
+	}
+	return &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data}
+}
+
+// failureReason maps a publish error to its metric label.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return reasonTimeout
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrStreamNotFound):
+		return reasonNoStream
+	case errors.Is(err, errNotConnected), errors.Is(err, nats.ErrReconnectBufExceeded),
+		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrDisconnected):
+		return reasonDisconnected
+	default:
+		return reasonError
+	}
+}
+
+// Ready reports whether a Publish now would succeed: NATS is connected or
+// the spool can take messages.
+func (p *Publisher) Ready() bool {
+	if p.closing.Load() {
+		return false
+	}
+	return p.nc.IsConnected() || p.spool.writable()
+}
+
+// Close stops accepting messages, drains the NATS connection (bounded by
+// ctx) and closes the spool. Call it after Run has returned. Messages still
+// spooled stay on disk for the next start.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.closing.Store(true)
+		if err := p.nc.Drain(); err != nil {
+			p.nc.Close()
+		}
+		select {
+		case <-p.connClosed:
+		case <-ctx.Done():
+			p.nc.Close()
+		}
+		p.closeErr = p.spool.close()
+		st := p.spool.stats()
+		p.log.Info("publisher closed", zap.Int64("spool_depth", st.depth))
+	})
+	return p.closeErr
+}
+
+// wake signals c without blocking; one pending signal is enough.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// wakeOnConnect tells the forwarder that NATS is reachable again.
+func (p *Publisher) wakeOnConnect() { wake(p.wakeConn) }
