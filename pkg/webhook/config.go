@@ -1,0 +1,99 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Server timeouts. A request must be answered well within Agora's 10 s: the
+// headers and body arrive within readTimeout, the publish context expires
+// defaultPublishTimeout after the handler starts, and writeTimeout (counted
+// from the end of the headers) leaves room to write the answer after that.
+const (
+	readHeaderTimeout     = 5 * time.Second
+	readTimeout           = 5 * time.Second
+	writeTimeout          = 9 * time.Second
+	idleTimeout           = 60 * time.Second
+	maxHeaderBytes        = 16 << 10
+	defaultPublishTimeout = 8 * time.Second
+)
+
+// DefaultMaxBodyBytes is the body limit used when Config.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config is the webhook receiver's configuration, filled by the daemon from
+// the operator's webhook.* and nats.subject_prefix settings.
+type Config struct {
+	// Listen is the TCP address to bind, e.g. ":8443" or "127.0.0.1:0".
+	Listen string
+	// Path is the URL path Agora posts to, e.g. "/agora/ncs".
+	Path string
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak HTTPS.
+	TLSCertFile string
+	// TLSKeyFile is the PEM private key matching TLSCertFile.
+	TLSKeyFile string
+	// Secrets are the webhook secrets; a body signed with any of them verifies.
+	Secrets []string
+	// AcceptSHA1 also accepts Agora-Signature (HMAC-SHA1) when Agora-Signature-V2 is absent.
+	AcceptSHA1 bool
+	// MaxBodyBytes caps the request body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// SubjectPrefix is the NATS subject prefix, e.g. "agora.ncs".
+	SubjectPrefix string
+	// PublishTimeout bounds one Publish call; zero means 8 s. It must stay
+	// below the server's 9 s write timeout.
+	PublishTimeout time.Duration
+}
+
+// TLS reports whether the server serves HTTPS.
+func (c Config) TLS() bool { return c.TLSCertFile != "" && c.TLSKeyFile != "" }
+
+// withDefaults fills the zero values that have a default.
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = defaultPublishTimeout
+	}
+	return c
+}
+
+// validate reports every problem at once, naming the operator's key.
+func (c Config) validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("webhook.listen: must not be empty (e.g. \":8443\")"))
+	}
+	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, ":*?# ") {
+		errs = append(errs, fmt.Errorf("webhook.path: %q must start with / and hold no : * ? # or space", c.Path))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("webhook.tls_cert_file, webhook.tls_key_file: set both for HTTPS or neither"))
+	}
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("webhook.max_body_bytes: %d must be positive", c.MaxBodyBytes))
+	}
+	if !validSubjectPrefix(c.SubjectPrefix) {
+		errs = append(errs, fmt.Errorf("nats.subject_prefix: %q must be dot-separated tokens of A-Z a-z 0-9 _ -", c.SubjectPrefix))
+	}
+	if c.PublishTimeout < 0 || c.PublishTimeout >= writeTimeout {
+		errs = append(errs, fmt.Errorf("webhook publish timeout: %s must be between 0 and %s", c.PublishTimeout, writeTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// validSubjectPrefix reports whether p is one or more safe tokens joined by dots.
+func validSubjectPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for tok := range strings.SplitSeq(p, ".") {
+		if !safeToken(tok) {
+			return false
+		}
+	}
+	return true
+}

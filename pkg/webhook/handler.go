@@ -1,0 +1,224 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+)
+
+// Publisher makes a message durable: acknowledged by JetStream or fsynced to
+// the local spool. A nil error means the message will not be lost.
+type Publisher interface {
+	Publish(ctx context.Context, m publish.Message) (publish.Outcome, error)
+}
+
+// Error answers, fixed so that nothing from the request is ever echoed.
+var (
+	answerMissingSignature = []byte(`{"error":"missing signature"}`)
+	answerBadSignature     = []byte(`{"error":"bad signature"}`)
+	answerBodyTooLarge     = []byte(`{"error":"body too large"}`)
+	answerMethodNotAllowed = []byte(`{"error":"method not allowed"}`)
+	answerReadError        = []byte(`{"error":"cannot read body"}`)
+	answerUnavailable      = []byte(`{"error":"temporarily unavailable"}`)
+)
+
+// errBodyTooLarge means the body exceeds the configured limit.
+var errBodyTooLarge = errors.New("body too large")
+
+// bodyBufs serves bodies sent without a Content-Length; each body is copied
+// out before its buffer returns here, because a publisher may keep
+// Message.Data (the spool does).
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// handleNotify serves POST <path>: read, verify, parse, publish, answer.
+func (s *Server) handleNotify(c echo.Context) error {
+	start := time.Now()
+	s.metrics.received.Inc()
+	r, w := c.Request(), c.Response()
+
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			s.reject(w, r, start, http.StatusRequestEntityTooLarge, reasonBodyTooLarge, answerBodyTooLarge)
+		} else {
+			s.reject(w, r, start, http.StatusBadRequest, reasonReadError, answerReadError)
+		}
+		return nil
+	}
+	// Verify before anything looks inside the body.
+	if err := s.verifier.Verify(body, r.Header); err != nil {
+		if errors.Is(err, ErrMissingSignature) {
+			s.reject(w, r, start, http.StatusUnauthorized, reasonMissingSignature, answerMissingSignature)
+		} else {
+			s.reject(w, r, start, http.StatusUnauthorized, reasonBadSignature, answerBadSignature)
+		}
+		return nil
+	}
+
+	n := Parse(body, start.UTC())
+	msg := n.Message(s.cfg.SubjectPrefix)
+	// Detached from the request: a client that hangs up must not abort a
+	// write to the spool half-way. Bounded: a stuck publisher must not hold
+	// the answer past Agora's 10 s.
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), start.Add(s.cfg.PublishTimeout))
+	outcome, err := s.pub.Publish(ctx, msg)
+	cancel()
+	if err == nil && outcome != publish.Published && outcome != publish.Spooled {
+		err = fmt.Errorf("publish: unexpected outcome %d without error", int(outcome))
+	}
+	if err != nil {
+		s.metrics.rejected.WithLabelValues(reasonUnavailable).Inc()
+		s.answer(w, start, http.StatusServiceUnavailable, answerUnavailable)
+		reason := zap.Skip()
+		if n.DeadLetterReason != "" {
+			reason = zap.String("reason", n.DeadLetterReason)
+		}
+		s.log.Error("notification not stored",
+			zap.String("notice_id", n.ID),
+			zap.String("product_id", n.ProductID),
+			zap.String("event_type", n.EventType),
+			zap.String("outcome", "unavailable"),
+			reason,
+			zap.Duration("latency", time.Since(start)),
+			zap.String("remote_addr", r.RemoteAddr),
+			zap.Error(err))
+		return nil
+	}
+
+	s.metrics.accept(outcome)
+	if n.DeadLetterReason != "" {
+		s.metrics.deadlettered.WithLabelValues(n.DeadLetterReason).Inc()
+		s.answer(w, start, http.StatusOK, okAnswer("", outcome, n.DeadLetterReason))
+		s.log.Warn("notification deadlettered",
+			zap.String("product_id", n.ProductID),
+			zap.String("event_type", n.EventType),
+			zap.String("outcome", "deadletter"),
+			zap.String("reason", n.DeadLetterReason),
+			zap.String("delivery", outcome.String()),
+			zap.String("message_id", msg.ID),
+			zap.Duration("latency", time.Since(start)),
+			zap.String("remote_addr", r.RemoteAddr))
+		return nil
+	}
+	s.answer(w, start, http.StatusOK, okAnswer(n.ID, outcome, ""))
+	s.log.Info("notification accepted",
+		zap.String("notice_id", n.ID),
+		zap.String("product_id", n.ProductID),
+		zap.String("event_type", n.EventType),
+		zap.String("outcome", outcome.String()),
+		zap.Duration("latency", time.Since(start)),
+		zap.String("remote_addr", r.RemoteAddr))
+	return nil
+}
+
+// handleOtherMethod answers every method but POST on the webhook path.
+func (s *Server) handleOtherMethod(c echo.Context) error {
+	start := time.Now()
+	s.metrics.received.Inc()
+	r, w := c.Request(), c.Response()
+	w.Header().Set(echo.HeaderAllow, http.MethodPost)
+	s.metrics.rejected.WithLabelValues(reasonMethodNotAllowed).Inc()
+	s.answer(w, start, http.StatusMethodNotAllowed, answerMethodNotAllowed)
+	s.log.Warn("notification rejected",
+		zap.String("outcome", "rejected"),
+		zap.String("reason", reasonMethodNotAllowed),
+		zap.String("method", r.Method),
+		zap.Duration("latency", time.Since(start)),
+		zap.String("remote_addr", r.RemoteAddr))
+	return nil
+}
+
+// reject answers an error, counts it by reason and logs it at warn.
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, start time.Time, code int, reason string, body []byte) {
+	s.metrics.rejected.WithLabelValues(reason).Inc()
+	s.answer(w, start, code, body)
+	s.log.Warn("notification rejected",
+		zap.String("outcome", "rejected"),
+		zap.String("reason", reason),
+		zap.Int("status", code),
+		zap.Duration("latency", time.Since(start)),
+		zap.String("remote_addr", r.RemoteAddr))
+}
+
+// answer writes a JSON answer and records its duration. A write error means
+// the client is gone; there is nobody left to tell.
+func (s *Server) answer(w http.ResponseWriter, start time.Time, code int, body []byte) {
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+	s.metrics.observe(code, time.Since(start).Seconds())
+}
+
+// okAnswer builds the 200 body, e.g.
+// {"status":"ok","noticeId":"...","outcome":"published"}.
+func okAnswer(id string, o publish.Outcome, deadletter string) []byte {
+	b := make([]byte, 0, 80+len(id))
+	b = append(b, `{"status":"ok"`...)
+	if id != "" {
+		b = append(b, `,"noticeId":`...)
+		b = appendJSONString(b, id)
+	}
+	b = append(b, `,"outcome":"`...)
+	b = append(b, o.String()...)
+	b = append(b, '"')
+	if deadletter != "" {
+		b = append(b, `,"deadletter":"`...)
+		b = append(b, deadletter...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. s is header-safe (valid
+// UTF-8, see headerValue), so only quotes, backslashes and control
+// characters need escaping.
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// readBody reads the whole body, never more than limit bytes.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errBodyTooLarge
+	}
+	if r.ContentLength >= 0 {
+		// net/http stops the body at Content-Length: one exact allocation.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
+		}
+		return body, nil
+	}
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer bodyBufs.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, errBodyTooLarge
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}

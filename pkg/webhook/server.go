@@ -1,0 +1,228 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+)
+
+// Server is the webhook HTTP(S) server: echo routes the webhook path to the
+// handler, and a plain net/http server with strict timeouts serves it on a
+// listener bound by Start.
+type Server struct {
+	cfg      Config
+	verifier *Verifier
+	pub      Publisher
+	log      *zap.Logger
+	metrics  *Metrics
+	echo     *echo.Echo
+	srv      *http.Server
+	cert     atomic.Pointer[tls.Certificate]
+
+	mu       sync.Mutex
+	ln       net.Listener
+	done     chan struct{}
+	serveErr error
+}
+
+// NewServer checks cfg, loads the TLS certificate when configured, and
+// builds the server; nothing is bound until Start.
+func NewServer(cfg Config, pub Publisher, log *zap.Logger, m *Metrics) (*Server, error) {
+	cfg = cfg.withDefaults()
+	errs := []error{cfg.validate()}
+	v, err := NewVerifier(cfg.Secrets, cfg.AcceptSHA1)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("webhook.secrets: %w", err))
+	}
+	if pub == nil {
+		errs = append(errs, errors.New("webhook: publisher is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("check webhook config: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if m == nil {
+		if m, err = NewMetrics(nil); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{cfg: cfg, verifier: v, pub: pub, log: log.Named("webhook"), metrics: m}
+	if cfg.TLS() {
+		if err := s.ReloadCertificate(); err != nil {
+			return nil, err
+		}
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverPanic)
+	e.POST(cfg.Path, s.handleNotify)
+	// The path's not-found route catches every other method, including
+	// ones echo has no constant for, so that all of them are counted.
+	e.RouteNotFound(cfg.Path, s.handleOtherMethod)
+	s.echo = e
+
+	s.srv = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	if stdLog, err := zap.NewStdLogAt(s.log.Named("http"), zap.WarnLevel); err == nil {
+		s.srv.ErrorLog = stdLog
+	}
+	if cfg.TLS() {
+		s.srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.cert.Load(), nil
+			},
+		}
+	}
+	return s, nil
+}
+
+// ReloadCertificate reads the TLS certificate and key files again, so a
+// renewed certificate is served to new connections without a restart.
+func (s *Server) ReloadCertificate() error {
+	if !s.cfg.TLS() {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("load webhook tls certificate: %w", err)
+	}
+	s.cert.Store(&cert)
+	return nil
+}
+
+// Handler returns the HTTP handler, for tests and benchmarks.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Start binds the listener and serves in the background; it returns bind
+// errors. Wait reports how serving ended.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return errors.New("webhook server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.done = make(chan struct{})
+	go s.serve(ln)
+	s.log.Info("webhook listening",
+		zap.String("addr", ln.Addr().String()),
+		zap.String("path", s.cfg.Path),
+		zap.Bool("tls", s.cfg.TLS()))
+	return nil
+}
+
+// serve runs until Shutdown; it is owned by Start and awaited by Wait and
+// Shutdown.
+func (s *Server) serve(ln net.Listener) {
+	defer close(s.done)
+	var err error
+	if s.cfg.TLS() {
+		err = s.srv.ServeTLS(ln, "", "")
+	} else {
+		err = s.srv.Serve(ln)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
+		s.serveErr = fmt.Errorf("serve webhook: %w", err)
+	}
+}
+
+// Addr returns the bound address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Wait blocks until serving stops and returns its error: nil after
+// Shutdown, nil at once if Start was never called.
+func (s *Server) Wait() error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	<-done
+	return s.serveErr
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (their publishes
+// included) until ctx ends, and waits for the serving goroutine.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		// Past the deadline: cut the remaining connections.
+		_ = s.srv.Close()
+		err = fmt.Errorf("shut down webhook server: %w", err)
+	}
+	<-done
+	return err
+}
+
+// recoverPanic turns a handler panic into a logged 500 instead of a dropped
+// connection.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+					panic(p)
+				}
+				s.log.Error("handler panic", zap.Any("panic", p), zap.Stack("stack"))
+				err = echo.NewHTTPError(http.StatusInternalServerError)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// handleError answers echo's own errors (unknown paths, panics) with a short
+// JSON body.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.Blob(code, echo.MIMEApplicationJSON, []byte(`{"error":"`+strings.ToLower(http.StatusText(code))+`"}`))
+}
