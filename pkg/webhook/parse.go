@@ -1,11 +1,8 @@
 package webhook
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -80,47 +77,6 @@ type Notification struct {
 	DeadLetterReason string
 }
 
-// envelope holds the only fields ever decoded from a body; everything else,
-// the bulk of the payload, is skipped by the decoder.
-type envelope struct {
-	NoticeID       scalar `json:"noticeId"`
-	NotificationID scalar `json:"notificationId"`
-	ProductID      scalar `json:"productId"`
-	EventType      scalar `json:"eventType"`
-	SID            scalar `json:"sid"`
-	Payload        struct {
-		Cname   scalar `json:"cname"`
-		SID     scalar `json:"sid"`
-		Details struct {
-			MsgName scalar `json:"msgName"`
-		} `json:"details"`
-	} `json:"payload"`
-}
-
-// scalar is a JSON value read leniently: a string's contents or a number's
-// literal text; objects, arrays, booleans and null leave it empty.
-type scalar string
-
-// UnmarshalJSON implements json.Unmarshaler; it never fails, because
-// json.Unmarshal has already validated the whole document.
-func (s *scalar) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-	case b[0] == '"':
-		if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 {
-			*s = scalar(b[1 : len(b)-1])
-			return nil
-		}
-		var str string
-		if json.Unmarshal(b, &str) == nil {
-			*s = scalar(str)
-		}
-	case b[0] == '-' || ('0' <= b[0] && b[0] <= '9'):
-		*s = scalar(b)
-	}
-	return nil
-}
-
 // Parse reads the envelope of an already verified body. It never fails: a
 // body that cannot be routed comes back with DeadLetterReason set, so that
 // it is kept rather than dropped.
@@ -131,34 +87,24 @@ func Parse(body []byte, receivedAt time.Time) Notification {
 		ReceivedAt: receivedAt,
 		Body:       body,
 	}
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	env, ok := scanEnvelope(body)
+	if !ok {
 		n.DeadLetterReason = DeadLetterNotJSON
 		return n
 	}
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		// A field of an unexpected type (payload as a string, say) is
-		// skipped and the rest decoded; only a syntax error is fatal.
-		var typeErr *json.UnmarshalTypeError
-		if !errors.As(err, &typeErr) {
-			n.DeadLetterReason = DeadLetterNotJSON
-			return n
-		}
-	}
-	n.ProductID = subjectToken(string(env.ProductID))
-	n.EventType = subjectToken(string(env.EventType))
-	n.EventName = headerValue(string(env.Payload.Details.MsgName))
-	n.Cname = headerValue(string(env.Payload.Cname))
-	n.SID = headerValue(string(env.SID))
+	n.ProductID = subjectToken(env.productID)
+	n.EventType = subjectToken(env.eventType)
+	n.EventName = headerValue(env.msgName)
+	n.Cname = headerValue(env.payloadCname)
+	n.SID = headerValue(env.sid)
 	if n.SID == "" {
-		n.SID = headerValue(string(env.Payload.SID))
+		n.SID = headerValue(env.payloadSID)
 	}
-	id := env.NoticeID
+	id := env.noticeID
 	if id == "" {
-		id = env.NotificationID
+		id = env.notificationID
 	}
-	n.ID = headerValue(string(id))
+	n.ID = headerValue(id)
 	if n.ID == "" {
 		n.DeadLetterReason = DeadLetterNoID
 	}
