@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+)
+
+// publisherState is what the admin endpoints read from the publisher.
+type publisherState interface {
+	Ready() bool
+	Status(ctx context.Context) publish.Status
+}
+
+// statusSource assembles /readyz and /status from the running components.
+type statusSource struct {
+	cfg          Config
+	ref          *refresher
+	pub          publisherState
+	fetchEnabled bool
+}
+
+// daemonStatus is the JSON of GET /status, read by `ncs-gateway -status`.
+type daemonStatus struct {
+	Version   string          `json:"version"`
+	Ready     bool            `json:"ready"`
+	NotReady  []string        `json:"not_ready,omitempty"`
+	Allowlist allowlistStatus `json:"allowlist"`
+	NATS      publish.Status  `json:"nats"`
+}
+
+// allowlistStatus describes the applied allowlist.
+type allowlistStatus struct {
+	Backend     string         `json:"backend"`
+	Ports       []uint16       `json:"ports"`
+	Addresses   []string       `json:"addresses"`
+	StaticAllow []string       `json:"static_allow"`
+	FetchedAt   *time.Time     `json:"fetched_at,omitempty"`
+	AgeSeconds  float64        `json:"age_seconds"`
+	Source      string         `json:"source,omitempty"`
+	LastRefresh *refreshRecord `json:"last_refresh,omitempty"`
+	StateError  string         `json:"state_error,omitempty"`
+}
+
+func (s *statusSource) status(ctx context.Context) daemonStatus {
+	st := daemonStatus{Version: version, NATS: s.pub.Status(ctx)}
+	last, state, err := s.ref.Status()
+	al := allowlistStatus{
+		Backend:     s.cfg.Firewall.Backend,
+		Ports:       s.cfg.Firewall.Ports,
+		StaticAllow: s.cfg.Firewall.StaticAllow,
+		Addresses:   []string{},
+		AgeSeconds:  -1,
+	}
+	if err != nil {
+		al.StateError = err.Error()
+	}
+	if !last.At.IsZero() {
+		al.LastRefresh = &last
+	}
+	if state != nil {
+		for _, a := range state.addrs() {
+			al.Addresses = append(al.Addresses, a.String())
+		}
+		fetched := state.FetchedAt
+		al.FetchedAt, al.AgeSeconds, al.Source = &fetched, time.Since(fetched).Seconds(), state.Source
+	}
+	st.Allowlist = al
+
+	if !s.pub.Ready() {
+		st.NotReady = append(st.NotReady, "nats: disconnected and the spool cannot take notifications")
+	}
+	if s.cfg.Firewall.Backend != "none" && s.fetchEnabled && len(al.Addresses) == 0 {
+		st.NotReady = append(st.NotReady, "allowlist: no NCS address applied yet; the webhook ports are open only to static_allow (secure default) until a refresh succeeds")
+	}
+	st.Ready = len(st.NotReady) == 0
+	return st
+}
+
+// adminServer serves /healthz, /readyz, /metrics and /status.
+type adminServer struct {
+	srv *http.Server
+	ln  net.Listener
+	log *zap.Logger
+}
+
+func newAdminServer(listen string, reg *prometheus.Registry, src *statusSource, log *zap.Logger) *adminServer {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		st := src.status(r.Context())
+		code := http.StatusOK
+		if !st.Ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": st.Ready, "not_ready": st.NotReady})
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, src.status(r.Context()))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return &adminServer{
+		srv: &http.Server{
+			Addr:              listen,
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+		},
+		log: log.Named("admin"),
+	}
+}
+
+// Start binds the listener and serves in the background.
+func (a *adminServer) Start() error {
+	ln, err := net.Listen("tcp", a.srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen admin: %w", err)
+	}
+	a.ln = ln
+	a.log.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin server stopped", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the server, letting in-flight requests finish.
+func (a *adminServer) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,144 @@
+// Command ncs-gateway takes Agora Cloud Recording's signed notifications,
+// verifies them and publishes each to NATS JetStream without losing any, and
+// keeps the host firewall open to the webhook port only for Agora's
+// notification servers, refreshing that allowlist on a schedule.
+//
+// Usage:
+//
+//	ncs-gateway -config FILE                  run the daemon
+//	ncs-gateway -config FILE -check-config    validate the config and exit
+//	ncs-gateway -config FILE -refresh [-dry-run] [-force]
+//	ncs-gateway -config FILE -remove-firewall
+//	ncs-gateway -config FILE -status
+//	ncs-gateway -version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// errUsage marks a command line that cannot run; main exits 2 for it.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "ncs-gateway:", err)
+		}
+		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// cliFlags is the parsed command line.
+type cliFlags struct {
+	config         string
+	checkConfig    bool
+	showVersion    bool
+	refresh        bool
+	dryRun         bool
+	force          bool
+	removeFirewall bool
+	status         bool
+}
+
+// run is the whole program with its inputs injected, so tests drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	var f cliFlags
+	fs := flag.NewFlagSet("ncs-gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "/etc/ncs-gateway/ncs-gateway.yaml", "configuration `file`")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration and secrets, then exit (touches neither the kernel, the network nor NATS)")
+	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&f.refresh, "refresh", false, "fetch Agora's NCS IP list once, apply it to the firewall, print the changes and exit")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "with -refresh: print the plan and change nothing")
+	fs.BoolVar(&f.force, "force", false, "with -refresh: accept a list that shrinks by more than firewall.max_shrink")
+	fs.BoolVar(&f.removeFirewall, "remove-firewall", false, "remove every table, chain, rule and set ncs-gateway created, then exit")
+	fs.BoolVar(&f.status, "status", false, "print the running daemon's allowlist, refresh, spool and NATS state (from its admin endpoint)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ncs-gateway: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	if f.showVersion {
+		fmt.Fprintln(stdout, "ncs-gateway", version)
+		return nil
+	}
+	modes := 0
+	for _, on := range []bool{f.checkConfig, f.refresh, f.removeFirewall, f.status} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		fmt.Fprintln(stderr, "ncs-gateway: -check-config, -refresh, -remove-firewall and -status are exclusive")
+		return errUsage
+	}
+	if (f.dryRun || f.force) && !f.refresh {
+		fmt.Fprintln(stderr, "ncs-gateway: -dry-run and -force go with -refresh")
+		return errUsage
+	}
+
+	cfg, err := loadConfig(f.config, lookup)
+	if err != nil {
+		return err
+	}
+	secrets, err := loadSecrets(cfg, lookup)
+	if err != nil {
+		return fmt.Errorf("load secrets: %w", err)
+	}
+	switch {
+	case f.checkConfig:
+		return checkConfig(cfg, secrets, f.config, stdout)
+	case f.status:
+		return printStatus(ctx, cfg, stdout)
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	switch {
+	case f.refresh:
+		return refreshOnce(ctx, cfg, secrets, refreshOptions{DryRun: f.dryRun, Force: f.force}, stdout, log)
+	case f.removeFirewall:
+		return removeFirewall(ctx, cfg, stdout, log)
+	}
+	return runDaemon(ctx, cfg, secrets, log)
+}
+
+// checkConfig validates what the daemon would need and builds (without
+// starting) every component, so a config that passes starts.
+func checkConfig(cfg Config, s Secrets, path string, stdout io.Writer) error {
+	var p problemList
+	s.check(cfg, &p)
+	if err := p.err(path); err != nil {
+		return err
+	}
+	if _, err := newFirewall(cfg, nopLogger()); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if _, err := newFetcher(cfg, s, nopLogger()); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "config %s: ok (%s)\n", path, s)
+	return nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Secrets are the credentials the daemon needs. They come, in this order of
+// preference, from the environment, from the files the config names, or
+// from systemd credentials ($CREDENTIALS_DIRECTORY, LoadCredential=), and
+// never from flags or the config's own values, so they stay out of process
+// listings and out of version control.
+type Secrets struct {
+	WebhookSecrets []string // any of them verifies a notification (rotation)
+	CustomerID     string   // Agora REST API credentials for GET /v1/ncs/ip
+	CustomerSecret string
+	NATSPassword   string
+	NATSToken      string
+}
+
+// String never prints a secret, so a Secrets value is safe in any log line.
+func (s Secrets) String() string {
+	return fmt.Sprintf("webhook_secrets=%d customer_id=%t customer_secret=%t nats_password=%t nats_token=%t",
+		len(s.WebhookSecrets), s.CustomerID != "", s.CustomerSecret != "", s.NATSPassword != "", s.NATSToken != "")
+}
+
+// secretSource names where one secret may come from.
+type secretSource struct {
+	env        string // environment variable
+	file       string // path from the config (may be empty)
+	credential string // file name under $CREDENTIALS_DIRECTORY
+}
+
+// loadSecrets reads every secret from its sources.
+func loadSecrets(cfg Config, lookup func(string) (string, bool)) (Secrets, error) {
+	var s Secrets
+	var errs []error
+	read := func(src secretSource) string {
+		v, _, err := readSecret(src, lookup)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	hooks, fromEnv, err := readSecret(secretSource{envPrefix + "WEBHOOK_SECRETS", cfg.Webhook.SecretsFile, "webhook-secrets"}, lookup)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.WebhookSecrets = splitSecrets(hooks, fromEnv)
+	s.CustomerID = strings.TrimSpace(read(secretSource{envPrefix + "CUSTOMER_ID", cfg.NCS.CustomerIDFile, "customer-id"}))
+	s.CustomerSecret = strings.TrimSpace(read(secretSource{envPrefix + "CUSTOMER_SECRET", cfg.NCS.CustomerSecretFile, "customer-secret"}))
+	s.NATSPassword = strings.TrimSpace(read(secretSource{envPrefix + "NATS_PASSWORD", cfg.NATS.PasswordFile, "nats-password"}))
+	s.NATSToken = strings.TrimSpace(read(secretSource{envPrefix + "NATS_TOKEN", cfg.NATS.TokenFile, "nats-token"}))
+	return s, errors.Join(errs...)
+}
+
+// check reports the secrets that the config needs but nobody provided.
+func (s Secrets) check(cfg Config, p *problemList) {
+	if len(s.WebhookSecrets) == 0 {
+		p.add("webhook.secrets_file", "no webhook secret: set webhook.secrets_file (one per line), "+envPrefix+"WEBHOOK_SECRETS=\"s1,s2\", or the systemd credential webhook-secrets")
+	}
+	if len(cfg.NCS.Endpoints) > 0 && (s.CustomerID == "" || s.CustomerSecret == "") {
+		p.add("ncs.customer_id_file", "no Agora REST credentials: set "+envPrefix+"CUSTOMER_ID and "+envPrefix+"CUSTOMER_SECRET, ncs.customer_id_file and ncs.customer_secret_file, or the systemd credentials customer-id and customer-secret (or set ncs.endpoints: [] to manage no allowlist)")
+	}
+	if cfg.NATS.PasswordFile != "" && cfg.NATS.User == "" {
+		p.add("nats.user", "nats.password_file is set but nats.user is empty")
+	}
+}
+
+// readSecret returns the first source that has a value. A file named in the
+// config must exist; the environment wins over it so an operator can
+// override without editing files.
+func readSecret(src secretSource, lookup func(string) (string, bool)) (value string, fromEnv bool, err error) {
+	if v, ok := lookup(src.env); ok && strings.TrimSpace(v) != "" {
+		return v, true, nil
+	}
+	if src.file != "" {
+		b, err := os.ReadFile(src.file)
+		if err != nil {
+			// The error names the path, never the content.
+			return "", false, fmt.Errorf("read secret file: %w", err)
+		}
+		return string(b), false, nil
+	}
+	if dir, ok := lookup("CREDENTIALS_DIRECTORY"); ok && dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, src.credential))
+		if err == nil {
+			return string(b), false, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", false, fmt.Errorf("read systemd credential %s: %w", src.credential, err)
+		}
+	}
+	return "", false, nil
+}
+
+// splitSecrets reads a list of secrets: comma-separated from the
+// environment, one per line from a file (so a secret may hold a comma);
+// blank lines and lines starting with # are ignored.
+func splitSecrets(s string, commaSeparated bool) []string {
+	sep := func(r rune) bool { return r == '\n' || r == '\r' }
+	if commaSeparated {
+		sep = func(r rune) bool { return r == ',' }
+	}
+	var out []string
+	for _, line := range strings.FieldsFunc(s, sep) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return out
+}

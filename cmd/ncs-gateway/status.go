@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// printStatus is `-status`: it asks the running daemon's admin endpoint and
+// prints what an operator at the terminal wants to know first.
+func printStatus(ctx context.Context, cfg Config, w io.Writer) error {
+	host, port, err := net.SplitHostPort(cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/status"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("status: is the daemon running? %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status: %s answered %s", url, resp.Status)
+	}
+	var st daemonStatus
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&st); err != nil {
+		return fmt.Errorf("status: decode %s: %w", url, err)
+	}
+	st.print(w)
+	return nil
+}
+
+func (st daemonStatus) print(w io.Writer) {
+	ready := "yes"
+	if !st.Ready {
+		ready = "NO: " + strings.Join(st.NotReady, "; ")
+	}
+	fmt.Fprintf(w, "ncs-gateway %s, ready: %s\n\n", st.Version, ready)
+
+	al := st.Allowlist
+	fmt.Fprintf(w, "allowlist (%s backend, ports %v)\n", al.Backend, al.Ports)
+	if al.FetchedAt != nil {
+		fmt.Fprintf(w, "  from:      %s at %s (%s ago)\n", al.Source, al.FetchedAt.Format(time.RFC3339),
+			(time.Duration(al.AgeSeconds) * time.Second).Round(time.Second))
+	} else {
+		fmt.Fprintln(w, "  from:      never fetched")
+	}
+	fmt.Fprintf(w, "  addresses: %d  %s\n", len(al.Addresses), strings.Join(al.Addresses, " "))
+	fmt.Fprintf(w, "  static:    %d  %s\n", len(al.StaticAllow), strings.Join(al.StaticAllow, " "))
+	if r := al.LastRefresh; r != nil {
+		result := "ok"
+		if !r.OK {
+			result = fmt.Sprintf("FAILED (%s): %s", r.Reason, r.Error)
+		}
+		fmt.Fprintf(w, "  last refresh: %s, %s\n", r.At.Format(time.RFC3339), result)
+	}
+	if al.StateError != "" {
+		fmt.Fprintf(w, "  state file: %s\n", al.StateError)
+	}
+	fmt.Fprintln(w)
+	n := st.NATS
+	conn := "connected"
+	if !n.Connected {
+		conn = "DISCONNECTED"
+	}
+	fmt.Fprintf(w, "nats %s (%s)\n", n.ServerURL, conn)
+	if n.StreamError != "" {
+		fmt.Fprintf(w, "  stream %s: unknown (%s)\n", n.Stream, n.StreamError)
+	} else {
+		fmt.Fprintf(w, "  stream %s: %d messages, %d bytes\n", n.Stream, n.StreamMessages, n.StreamBytes)
+	}
+	fmt.Fprintf(w, "  spool: %d messages, %d of %d bytes", n.SpoolDepth, n.SpoolBytes, n.SpoolMaxBytes)
+	if n.SpoolDepth > 0 {
+		fmt.Fprintf(w, ", oldest waiting %s", (time.Duration(n.OldestSpooledAgeSeconds) * time.Second).Round(time.Second))
+	}
+	fmt.Fprintln(w)
+}
