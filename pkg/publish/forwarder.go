@@ -34,6 +34,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	defer timer.Stop()
 	failures := 0
 	logged := false // a failure streak was logged
+	var drainingSince time.Time // zero unless the spool is being drained
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -67,12 +68,21 @@ func (p *Publisher) Run(ctx context.Context) error {
 				log.Info("forwarder recovered")
 				logged = false
 			}
+			if !drainingSince.IsZero() && connected {
+				log.Info("spool drained", zap.Duration("took", time.Since(drainingSince)))
+				drainingSince = time.Time{}
+			}
 			failures = 0
 			if !p.sleep(ctx, timer, idleRecheck, p.wakeConn, p.wakeSpool) {
 				return nil
 			}
 		default:
 			// A batch went through: go on with the next at once.
+			if drainingSince.IsZero() {
+				drainingSince = time.Now()
+				st := p.spool.stats()
+				log.Info("spool draining", zap.Int64("spool_depth", st.depth), zap.Int64("spool_bytes", st.bytes))
+			}
 			if logged {
 				log.Info("forwarder recovered")
 				logged = false
