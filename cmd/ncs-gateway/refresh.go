@@ -67,6 +67,10 @@ type refresher struct {
 	log     *zap.Logger
 	now     func() time.Time
 
+	// refreshMu keeps refreshes from overlapping, fetch included; mu is
+	// held only around the short kernel and state work, so a slow or
+	// retrying fetch never holds up Reconcile or Status.
+	refreshMu   sync.Mutex
 	mu          sync.Mutex
 	lastApplied []netip.Prefix // what this process last put in the kernel
 	last        refreshRecord
@@ -122,10 +126,19 @@ func (p *plan) allowed() []netip.Prefix { return allowlist(p.next, p.Static) }
 // persists it. It returns the plan even on a gate refusal so the operator
 // sees what was refused.
 func (r *refresher) Refresh(ctx context.Context, opts refreshOptions) (*plan, error) {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	start := r.now()
+	var (
+		res  ncsip.Result
+		ferr error
+	)
+	if r.fetch != nil {
+		res, ferr = r.fetch.Fetch(ctx) // no lock held: the slow part
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	start := r.now()
-	p, err := r.refreshLocked(ctx, opts)
+	p, err := r.refreshLocked(ctx, opts, res, ferr)
 	if opts.DryRun {
 		return p, err
 	}
@@ -148,7 +161,7 @@ func (r *refresher) Refresh(ctx context.Context, opts refreshOptions) (*plan, er
 	return p, err
 }
 
-func (r *refresher) refreshLocked(ctx context.Context, opts refreshOptions) (*plan, error) {
+func (r *refresher) refreshLocked(ctx context.Context, opts refreshOptions, res ncsip.Result, ferr error) (*plan, error) {
 	if r.fetch == nil {
 		return nil, errors.New("refresh allowlist: no ncs.endpoints configured")
 	}
@@ -164,9 +177,8 @@ func (r *refresher) refreshLocked(ctx context.Context, opts refreshOptions) (*pl
 		r.log.Warn("ignoring unreadable allowlist state", zap.Error(err))
 		prev = nil
 	}
-	res, err := r.fetch.Fetch(ctx)
-	if err != nil {
-		return nil, failRefresh("fetch_"+ncsip.Reason(err), fmt.Errorf("fetch ncs ip list: %w", err))
+	if ferr != nil {
+		return nil, failRefresh("fetch_"+ncsip.Reason(ferr), fmt.Errorf("fetch ncs ip list: %w", ferr))
 	}
 	if res.RejectedCount > 0 {
 		r.log.Warn("agora listed addresses that were not accepted",
