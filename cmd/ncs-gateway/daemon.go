@@ -49,16 +49,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	}
 
 	reg := newRegistry()
-	gm := newGatewayMetrics(reg)
-	fw, err := newFirewall(cfg, log)
-	if err != nil {
-		return err
-	}
-	fetch, err := newFetcher(cfg, secrets, log)
-	if err != nil {
-		return err
-	}
-	ref, err := newRefresher(cfg, fetch, fw, gm, log)
+	ref, fw, err := newAllowlist(cfg, secrets, newGatewayMetrics(reg), log)
 	if err != nil {
 		return err
 	}
@@ -109,7 +100,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("start webhook server: %w", err)
 	}
-	adm := newAdminServer(cfg.Admin.Listen, reg, &statusSource{cfg: cfg, ref: ref, pub: pub, fetchEnabled: fetch != nil}, log)
+	adm := newAdminServer(cfg.Admin.Listen, reg, &statusSource{cfg: cfg, ref: ref, pub: pub, fetchEnabled: ref.fetch != nil}, log)
 	if err := adm.Start(); err != nil {
 		_ = hook.Shutdown(context.Background())
 		_ = pub.Close(context.Background())
@@ -255,20 +246,12 @@ func refreshOnce(ctx context.Context, cfg Config, secrets Secrets, opts refreshO
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	fw, err := newFirewall(cfg, log)
+	ref, fw, err := newAllowlist(cfg, secrets, newGatewayMetrics(newRegistry()), log)
 	if err != nil {
 		return err
 	}
-	fetch, err := newFetcher(cfg, secrets, log)
-	if err != nil {
-		return err
-	}
-	if fetch == nil {
+	if ref.fetch == nil {
 		return errors.New("refresh: ncs.endpoints is empty, there is nothing to fetch")
-	}
-	ref, err := newRefresher(cfg, fetch, fw, newGatewayMetrics(newRegistry()), log)
-	if err != nil {
-		return err
 	}
 	plan, err := ref.Refresh(ctx, opts)
 	if plan != nil {
@@ -297,6 +280,24 @@ func removeFirewall(ctx context.Context, cfg Config, stdout io.Writer, log *zap.
 	fmt.Fprintf(stdout, "removed ncs-gateway's %s rules; ports %v are open to everyone again (stop the daemon first, or it puts them back)\n",
 		fw.Backend(), cfg.Firewall.Ports)
 	return nil
+}
+
+// newAllowlist builds the refresher with its firewall backend and Agora
+// client, as the daemon and -refresh both use them.
+func newAllowlist(cfg Config, s Secrets, m *gatewayMetrics, log *zap.Logger) (*refresher, firewall.Firewall, error) {
+	fw, err := newFirewall(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	fetch, err := newFetcher(cfg, s, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ref, err := newRefresher(cfg, fetch, fw, m, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ref, fw, nil
 }
 
 func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {

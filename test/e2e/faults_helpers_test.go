@@ -159,25 +159,9 @@ func readFileString(path string) string {
 // namespace) go to the connection.
 func faultsStreamIDs(t testing.TB, natsURL, stream string, opts ...nats.Option) map[string]int {
 	t.Helper()
-	nc, err := nats.Connect(natsURL, append([]nats.Option{nats.Timeout(5 * time.Second)}, opts...)...)
-	if err != nil {
-		t.Fatalf("connect %s: %v", natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, info := openStream(ctx, t, natsURL, stream, opts...)
 	want := info.State.Msgs
 	seen := map[string]int{}
 	if want == 0 {

@@ -382,25 +382,9 @@ func (n *natsServer) stop() {
 // streamMessages reads every message of the stream at natsURL.
 func streamMessages(t testing.TB, natsURL, stream string) []jetstream.RawStreamMsg {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatalf("connect %s: %v", natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, info := openStream(ctx, t, natsURL, stream)
 	var out []jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(ctx, seq)
@@ -410,6 +394,31 @@ func streamMessages(t testing.TB, natsURL, stream string) []jetstream.RawStreamM
 		out = append(out, *m)
 	}
 	return out
+}
+
+// openStream connects to natsURL and looks the stream up; the connection
+// closes when the test ends. opts go to the connection (a dialer into a
+// network namespace, say).
+func openStream(ctx context.Context, t testing.TB, natsURL, stream string, opts ...nats.Option) (jetstream.Stream, *jetstream.StreamInfo) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL, append([]nats.Option{nats.Timeout(5 * time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatalf("connect %s: %v", natsURL, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, info
 }
 
 // streamCount returns the number of messages in the stream, or -1.
