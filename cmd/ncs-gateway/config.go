@@ -48,6 +48,9 @@ type WebhookConfig struct {
 	SecretsFile  string `yaml:"secrets_file"`
 	AcceptSHA1   bool   `yaml:"accept_sha1"`
 	MaxBodyBytes int64  `yaml:"max_body_bytes"`
+	// MaxConnections caps open webhook connections; at the cap, spare ones
+	// (idle keep-alive, slow headers) are closed first.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // AdminConfig is the listener for health, readiness, metrics and status.
@@ -112,9 +115,10 @@ func defaultConfig() Config {
 		StateDir: "/var/lib/ncs-gateway",
 		Log:      LogConfig{Level: "info", Format: "json"},
 		Webhook: WebhookConfig{
-			Listen:       ":8443",
-			Path:         "/agora/ncs",
-			MaxBodyBytes: 1 << 20,
+			Listen:         ":8443",
+			Path:           "/agora/ncs",
+			MaxBodyBytes:   1 << 20,
+			MaxConnections: 512,
 		},
 		Admin: AdminConfig{Listen: "127.0.0.1:9464"},
 		NATS: NATSConfig{
@@ -377,6 +381,9 @@ func (c *Config) validate(p *problemList) {
 	}
 	if c.Webhook.MaxBodyBytes < 1024 || c.Webhook.MaxBodyBytes > 64<<20 {
 		p.add("webhook.max_body_bytes", fmt.Sprintf("%d is outside 1024..67108864", c.Webhook.MaxBodyBytes))
+	}
+	if c.Webhook.MaxConnections < 16 || c.Webhook.MaxConnections > 60000 {
+		p.add("webhook.max_connections", fmt.Sprintf("%d is outside 16..60000 (keep it below the open file limit, 65536 in the systemd unit)", c.Webhook.MaxConnections))
 	}
 	checkListen(p, "admin.listen", c.Admin.Listen)
 

@@ -23,6 +23,13 @@ const (
 // DefaultMaxBodyBytes is the body limit used when Config.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 1 << 20
 
+// DefaultMaxConnections is the cap on open webhook connections used when
+// Config.MaxConnections is zero. Agora needs a few dozen at most; the cap
+// bounds what hostile clients can hold: one file descriptor each, about
+// 25 KiB for an idle or slow connection, and up to max_body_bytes for one
+// whose body is being read.
+const DefaultMaxConnections = 512
+
 // Config is the webhook receiver's configuration, filled by the daemon from
 // the operator's webhook.* and nats.subject_prefix settings.
 type Config struct {
@@ -40,6 +47,12 @@ type Config struct {
 	AcceptSHA1 bool
 	// MaxBodyBytes caps the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxConnections caps the open connections (webhook.max_connections);
+	// zero means DefaultMaxConnections. At the cap new connections wait in
+	// the kernel's accept queue while spare ones (idle keep-alive, or still
+	// without a whole request header) are closed, longest spare first. The
+	// process's open file limit must leave room above it.
+	MaxConnections int
 	// SubjectPrefix is the NATS subject prefix, e.g. "agora.ncs".
 	SubjectPrefix string
 	// PublishTimeout bounds one Publish call; zero means 8 s. It must stay
@@ -58,6 +71,9 @@ func (c Config) withDefaults() Config {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = defaultPublishTimeout
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
 	return c
 }
 
@@ -75,6 +91,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("webhook.max_body_bytes: %d must be positive", c.MaxBodyBytes))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("webhook.max_connections: %d must not be negative (0: %d)", c.MaxConnections, DefaultMaxConnections))
 	}
 	if !validSubjectPrefix(c.SubjectPrefix) {
 		errs = append(errs, fmt.Errorf("nats.subject_prefix: %q must be dot-separated tokens of A-Z a-z 0-9 _ -", c.SubjectPrefix))

@@ -32,12 +32,16 @@ var (
 	answerUnavailable      = []byte(`{"error":"temporarily unavailable"}`)
 )
 
+// eagerBodyBytes is the largest announced Content-Length allocated before
+// the body arrives; Agora's notifications are a few KiB.
+const eagerBodyBytes = 64 << 10
+
 // errBodyTooLarge means the body exceeds the configured limit.
 var errBodyTooLarge = errors.New("body too large")
 
-// bodyBufs serves bodies sent without a Content-Length; each body is copied
-// out before its buffer returns here, because a publisher may keep
-// Message.Data (the spool does).
+// bodyBufs serves bodies sent without a Content-Length or with a large
+// one; each body is copied out before its buffer returns here, because a
+// publisher may keep Message.Data (the spool does).
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // handleNotify serves POST <path>: read, verify, parse, publish, answer.
@@ -129,7 +133,7 @@ func (s *Server) handleOtherMethod(c echo.Context) error {
 	w.Header().Set(echo.HeaderAllow, http.MethodPost)
 	s.metrics.rejected.WithLabelValues(reasonMethodNotAllowed).Inc()
 	s.answer(w, start, http.StatusMethodNotAllowed, answerMethodNotAllowed)
-	s.log.Warn("notification rejected",
+	s.rejectLog.Warn("notification rejected",
 		zap.String("outcome", "rejected"),
 		zap.String("reason", reasonMethodNotAllowed),
 		zap.String("method", r.Method),
@@ -142,7 +146,7 @@ func (s *Server) handleOtherMethod(c echo.Context) error {
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, start time.Time, code int, reason string, body []byte) {
 	s.metrics.rejected.WithLabelValues(reason).Inc()
 	s.answer(w, start, code, body)
-	s.log.Warn("notification rejected",
+	s.rejectLog.Warn("notification rejected",
 		zap.String("outcome", "rejected"),
 		zap.String("reason", reason),
 		zap.Int("status", code),
@@ -203,7 +207,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errBodyTooLarge
 	}
-	if r.ContentLength >= 0 {
+	if r.ContentLength >= 0 && r.ContentLength <= eagerBodyBytes {
 		// net/http stops the body at Content-Length: one exact allocation.
 		body := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
@@ -211,6 +215,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		}
 		return body, nil
 	}
+	// Unknown or large length: grow with what arrives, so a client that
+	// announces a megabyte and then trickles costs what it sent, not what
+	// it announced.
 	buf := bodyBufs.Get().(*bytes.Buffer)
 	defer bodyBufs.Put(buf)
 	buf.Reset()

@@ -77,3 +77,30 @@ func TestHandlerLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectionLogsAreSampled: a flood of forged notifications is counted
+// in full but logged in part; accepted notifications keep a line each.
+func TestRejectionLogsAreSampled(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	s, err := NewServer(testConfig(), &fakePublisher{}, zap.New(core), nil)
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	body := fixture(t, "uploaded.json")
+	const forged, valid = 300, 30
+	for range forged {
+		do(t, http.DefaultClient, http.MethodPost, hs.URL+testPath, body, http.Header{HeaderSignatureV2: {vectorASHA2}})
+	}
+	for range valid {
+		do(t, http.DefaultClient, http.MethodPost, hs.URL+testPath, body, http.Header{HeaderSignatureV2: {signSHA256(testSecret, body)}})
+	}
+	rejected := logs.FilterMessage("notification rejected").Len()
+	if rejected >= forged || rejected < rejectLogFirst {
+		t.Errorf("got %d rejection lines for %d forged requests, want between %d and %d", rejected, forged, rejectLogFirst, forged-1)
+	}
+	if got := logs.FilterMessage("notification accepted").Len(); got != valid {
+		t.Errorf("got %d accepted lines, want %d (one per notification)", got, valid)
+	}
+}

@@ -10,9 +10,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Rejected requests are logged in full up to rejectLogFirst a second, then
+// one in rejectLogThereafter.
+const (
+	rejectLogFirst      = 10
+	rejectLogThereafter = 100
 )
 
 // Server is the webhook HTTP(S) server: echo routes the webhook path to the
@@ -23,13 +32,18 @@ type Server struct {
 	verifier *Verifier
 	pub      Publisher
 	log      *zap.Logger
-	metrics  *Metrics
-	echo     *echo.Echo
-	srv      *http.Server
-	cert     atomic.Pointer[tls.Certificate]
+	// rejectLog logs rejected requests, sampled: a flood of forged
+	// notifications must not become a flood of log lines (the metrics
+	// count every one).
+	rejectLog *zap.Logger
+	metrics   *Metrics
+	echo      *echo.Echo
+	srv       *http.Server
+	cert      atomic.Pointer[tls.Certificate]
 
 	mu       sync.Mutex
 	ln       net.Listener
+	lim      *limitListener
 	done     chan struct{}
 	serveErr error
 }
@@ -58,6 +72,9 @@ func NewServer(cfg Config, pub Publisher, log *zap.Logger, m *Metrics) (*Server,
 		}
 	}
 	s := &Server{cfg: cfg, verifier: v, pub: pub, log: log.Named("webhook"), metrics: m}
+	s.rejectLog = s.log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, rejectLogFirst, rejectLogThereafter)
+	}))
 	if cfg.TLS() {
 		if err := s.ReloadCertificate(); err != nil {
 			return nil, err
@@ -126,12 +143,15 @@ func (s *Server) Start() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
+	s.lim = newLimitListener(ln, s.cfg.MaxConnections, s.log)
+	s.srv.ConnState = s.lim.track // before serving: net/http reads it from then on
 	s.done = make(chan struct{})
-	go s.serve(ln)
+	go s.serve(s.lim)
 	s.log.Info("webhook listening",
 		zap.String("addr", ln.Addr().String()),
 		zap.String("path", s.cfg.Path),
-		zap.Bool("tls", s.cfg.TLS()))
+		zap.Bool("tls", s.cfg.TLS()),
+		zap.Int("max_connections", s.cfg.MaxConnections))
 	return nil
 }
 
@@ -158,6 +178,16 @@ func (s *Server) Addr() net.Addr {
 		return nil
 	}
 	return s.ln.Addr()
+}
+
+// Connections returns the open webhook connections and their cap (0, 0 before Start).
+func (s *Server) Connections() (open, limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lim == nil {
+		return 0, 0
+	}
+	return len(s.lim.slots), cap(s.lim.slots)
 }
 
 // Wait blocks until serving stops and returns its error: nil after
