@@ -33,7 +33,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	timer := time.NewTimer(idleRecheck)
 	defer timer.Stop()
 	failures := 0
-	logged := false // a failure streak was logged
+	logged := false             // a failure streak was logged
 	var drainingSince time.Time // zero unless the spool is being drained
 	for {
 		if ctx.Err() != nil {
