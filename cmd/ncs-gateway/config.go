@@ -543,14 +543,25 @@ func (p problemList) err(path string) error {
 	if len(p) == 0 {
 		return nil
 	}
+	return &configError{path: path, problems: p}
+}
+
+// configError is a config with problems; -check-config adds the secrets'
+// problems to it so an operator sees everything at once.
+type configError struct {
+	path     string
+	problems problemList
+}
+
+func (e *configError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "config %s: %d problem(s):", path, len(p))
-	for _, pr := range p {
+	fmt.Fprintf(&b, "config %s: %d problem(s):", e.path, len(e.problems))
+	for _, pr := range e.problems {
 		if pr.key == "" {
 			fmt.Fprintf(&b, "\n  %s", pr.msg)
 		} else {
 			fmt.Fprintf(&b, "\n  %s: %s", pr.key, pr.msg)
 		}
 	}
-	return errors.New(b.String())
+	return b.String()
 }

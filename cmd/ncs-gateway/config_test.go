@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -180,5 +181,26 @@ func TestCheckSchedule(t *testing.T) {
 				t.Errorf("got %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestCheckConfigReportsFileAndSecretsTogether: -check-config names every
+// problem at once, those of the file and the missing secrets alike.
+func TestCheckConfigReportsFileAndSecretsTogether(t *testing.T) {
+	path := writeConfig(t, "state_dir: /tmp/x\nfirewall: {max_shrink: 2}\n")
+	var out, errOut strings.Builder
+	err := run(context.Background(), []string{"-config", path, "-check-config"}, &out, &errOut, env())
+	if err == nil {
+		t.Fatal("got no error, want the config's and the secrets' problems")
+	}
+	for _, want := range []string{"3 problem(s)", "firewall.max_shrink: 2 is outside", "webhook.secrets_file: no webhook secret", "ncs.customer_id_file: no Agora REST credentials"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v\nwant it to contain %q", err, want)
+		}
+	}
+	err = run(context.Background(), []string{"-config", path, "-check-config"}, &out, &errOut,
+		env("NCS_GATEWAY_FIREWALL_MAX_SHRINK", "0.5", "NCS_GATEWAY_WEBHOOK_SECRETS", "s", "NCS_GATEWAY_NCS_ENDPOINTS", ""))
+	if err != nil || !strings.Contains(out.String(), "ok") {
+		t.Errorf("fixed config: got %v, stdout %q; want ok", err, out.String())
 	}
 }

@@ -98,6 +98,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 
 	cfg, err := loadConfig(f.config, lookup)
+	if f.checkConfig {
+		return checkConfig(cfg, err, f.config, lookup, stdout)
+	}
 	if err != nil {
 		return err
 	}
@@ -106,8 +109,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return fmt.Errorf("load secrets: %w", err)
 	}
 	switch {
-	case f.checkConfig:
-		return checkConfig(cfg, secrets, f.config, stdout)
 	case f.status:
 		return printStatus(ctx, cfg, stdout)
 	}
@@ -126,9 +127,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 }
 
 // checkConfig validates what the daemon would need and builds (without
-// starting) every component, so a config that passes starts.
-func checkConfig(cfg Config, s Secrets, path string, stdout io.Writer) error {
+// starting) every component, so a config that passes starts. Problems of
+// the file and of the secrets are reported together.
+func checkConfig(cfg Config, loadErr error, path string, lookup func(string) (string, bool), stdout io.Writer) error {
 	var p problemList
+	if loadErr != nil {
+		var ce *configError
+		if !errors.As(loadErr, &ce) {
+			return loadErr // unreadable or not YAML: nothing more to check
+		}
+		p = ce.problems
+	}
+	s, err := loadSecrets(cfg, lookup)
+	if err != nil {
+		p.add("", fmt.Sprintf("load secrets: %v", err))
+	}
 	s.check(cfg, &p)
 	if err := p.err(path); err != nil {
 		return err
