@@ -64,14 +64,9 @@ func runAttackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	sess, err := openSession(ctx, cfg.tmpParent, cfg.keep, stderr)
-	if err != nil {
-		return err
-	}
-	defer sess.close()
-	report, runErr := runAttack(ctx, sess, cfg)
-	fmt.Fprint(stdout, report)
-	return errors.Join(runErr, writeOut(cfg.out, report))
+	return runReported(ctx, stdout, stderr, cfg.tmpParent, cfg.keep, cfg.out, func(sess *session) (string, error) {
+		return runAttack(ctx, sess, cfg)
+	})
 }
 
 // parseAttackFlags reads the attack's flags; -quick shortens the phases.

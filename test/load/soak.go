@@ -56,14 +56,9 @@ func runSoakCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	sess, err := openSession(ctx, cfg.tmpParent, cfg.keep, stderr)
-	if err != nil {
-		return err
-	}
-	defer sess.close()
-	report, runErr := runSoak(ctx, sess, cfg)
-	fmt.Fprint(stdout, report)
-	return errors.Join(runErr, writeOut(cfg.out, report))
+	return runReported(ctx, stdout, stderr, cfg.tmpParent, cfg.keep, cfg.out, func(sess *session) (string, error) {
+		return runSoak(ctx, sess, cfg)
+	})
 }
 
 // parseSoakFlags reads the soak's flags; -quick shortens it.

@@ -78,14 +78,22 @@ func runSuiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	sess, err := openSession(ctx, cfg.tmpParent, cfg.keep, stderr)
+	return runReported(ctx, stdout, stderr, cfg.tmpParent, cfg.keep, cfg.out, func(sess *session) (string, error) {
+		return runSuite(ctx, sess, cfg)
+	})
+}
+
+// runReported opens a session, runs one measurement in it, and prints its
+// report, also to out when set; the report is printed even when partial.
+func runReported(ctx context.Context, stdout, stderr io.Writer, tmpParent string, keep bool, out string, run func(*session) (string, error)) error {
+	sess, err := openSession(ctx, tmpParent, keep, stderr)
 	if err != nil {
 		return err
 	}
 	defer sess.close()
-	report, runErr := runSuite(ctx, sess, cfg)
+	report, runErr := run(sess)
 	fmt.Fprint(stdout, report)
-	return errors.Join(runErr, writeOut(cfg.out, report))
+	return errors.Join(runErr, writeOut(out, report))
 }
 
 // runSuite measures every setup at every concurrency with the session's
