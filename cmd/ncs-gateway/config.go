@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // Config is the operator contract: one YAML file plus environment variables.
@@ -389,8 +391,8 @@ func (c *Config) validate(p *problemList) {
 
 	if c.NATS.URL == "" {
 		checkListen(p, "nats.embedded_listen", c.NATS.EmbeddedListen)
-		if _, err := parseSyncInterval(c.NATS.EmbeddedSyncInterval); err != nil {
-			p.add("nats.embedded_sync_interval", err.Error())
+		if _, err := publish.ParseSyncInterval(c.NATS.EmbeddedSyncInterval); err != nil {
+			p.add("nats.embedded_sync_interval", fmt.Sprintf("%q is neither \"always\" nor a positive duration like 2m", c.NATS.EmbeddedSyncInterval))
 		}
 	} else {
 		for _, u := range strings.Split(c.NATS.URL, ",") {
@@ -493,19 +495,6 @@ func validSubjectPrefix(s string) bool {
 		}
 	}
 	return true
-}
-
-// parseSyncInterval reads nats.embedded_sync_interval: "always" (0: fsync
-// before every acknowledgement) or a duration.
-func parseSyncInterval(s string) (time.Duration, error) {
-	if s == "always" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is neither \"always\" nor a positive duration like 2m", s)
-	}
-	return d, nil
 }
 
 // parseStaticAllow turns firewall.static_allow entries (addresses or CIDRs)

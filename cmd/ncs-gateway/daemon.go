@@ -67,7 +67,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	var emb *publish.Embedded
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		sync, _ := parseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
+		sync, _ := publish.ParseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
 		emb, err = publish.StartEmbedded(publish.EmbeddedConfig{
 			Listen:       cfg.NATS.EmbeddedListen,
 			StoreDir:     cfg.StateDir,
