@@ -76,15 +76,23 @@ func (s *statusSource) status(ctx context.Context) daemonStatus {
 		al.FetchedAt, al.AgeSeconds, al.Source = &fetched, time.Since(fetched).Seconds(), state.Source
 	}
 	st.Allowlist = al
-
-	if !s.pub.Ready() {
-		st.NotReady = append(st.NotReady, "nats: disconnected and the spool cannot take notifications")
-	}
-	if s.cfg.Firewall.Backend != "none" && s.fetchEnabled && len(al.Addresses) == 0 {
-		st.NotReady = append(st.NotReady, "allowlist: no NCS address applied yet; the webhook ports are open only to static_allow (secure default) until a refresh succeeds")
-	}
+	st.NotReady = s.notReady(state)
 	st.Ready = len(st.NotReady) == 0
 	return st
+}
+
+// notReady lists why the gateway cannot take Agora's notifications now,
+// from the persisted allowlist state and the publisher's local view: no
+// request to NATS, so /readyz stays cheap for probes.
+func (s *statusSource) notReady(state *allowState) []string {
+	var why []string
+	if !s.pub.Ready() {
+		why = append(why, "nats: disconnected and the spool cannot take notifications")
+	}
+	if s.cfg.Firewall.Backend != "none" && s.fetchEnabled && (state == nil || len(state.Entries) == 0) {
+		why = append(why, "allowlist: no NCS address applied yet; the webhook ports are open only to static_allow (secure default) until a refresh succeeds")
+	}
+	return why
 }
 
 // adminServer serves /healthz, /readyz, /metrics and /status.
@@ -99,13 +107,14 @@ func newAdminServer(listen string, reg *prometheus.Registry, src *statusSource, 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		st := src.status(r.Context())
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		_, state, _ := src.ref.Status()
+		why := src.notReady(state)
 		code := http.StatusOK
-		if !st.Ready {
+		if len(why) > 0 {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": st.Ready, "not_ready": st.NotReady})
+		writeJSON(w, code, map[string]any{"ready": len(why) == 0, "not_ready": why})
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.status(r.Context()))
