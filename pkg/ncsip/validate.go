@@ -6,11 +6,15 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // MaxMaxAddresses bounds ncs.max_addresses: far above any real list, and
 // within what one firewall apply handles comfortably.
 const MaxMaxAddresses = 100000
+
+// MaxTimeout bounds ncs.timeout, one attempt.
+const MaxTimeout = time.Minute
 
 // Validate reports every problem of the configuration at once, each error
 // starting with the operator's key (ncs.*). It does no I/O and does not
@@ -33,6 +37,8 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Timeout < 0 {
 		bad("ncs.timeout", "%s is negative", cfg.Timeout)
+	} else if cfg.Timeout > MaxTimeout {
+		bad("ncs.timeout", "%s is over 1m: one attempt must not hold a refresh for longer", cfg.Timeout)
 	}
 	// The fields below have no operator key.
 	for i, b := range cfg.Backoff {
