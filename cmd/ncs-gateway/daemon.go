@@ -339,15 +339,16 @@ func publisherConfig(cfg Config, s Secrets, emb *publish.Embedded) publish.Confi
 
 func webhookConfig(cfg Config, s Secrets) webhook.Config {
 	return webhook.Config{
-		Listen:          cfg.Webhook.Listen,
-		Path:            cfg.Webhook.Path,
-		TLSCertFile:     cfg.Webhook.TLSCertFile,
-		TLSKeyFile:      cfg.Webhook.TLSKeyFile,
-		Secrets:         s.WebhookSecrets,
-		AcceptSHA1:      cfg.Webhook.AcceptSHA1,
-		MaxBodyBytes:    cfg.Webhook.MaxBodyBytes,
-		MaxConnections:  cfg.Webhook.MaxConnections,
-		SubjectPrefix:   cfg.NATS.SubjectPrefix,
+		Listen:         cfg.Webhook.Listen,
+		Path:           cfg.Webhook.Path,
+		TLSCertFile:    cfg.Webhook.TLSCertFile,
+		TLSKeyFile:     cfg.Webhook.TLSKeyFile,
+		Secrets:        s.WebhookSecrets,
+		AcceptSHA1:     cfg.Webhook.AcceptSHA1,
+		MaxBodyBytes:   cfg.Webhook.MaxBodyBytes,
+		MaxConnections: cfg.Webhook.MaxConnections,
+		SubjectPrefix:  cfg.NATS.SubjectPrefix,
+
 		MaxNotifyAge:    cfg.Webhook.MaxNotifyAge,
 		MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
 	}
