@@ -88,6 +88,8 @@ func TestCheckConfigTable(t *testing.T) {
 		{"reconcile interval of 10m", `firewall: {reconcile_interval: 10m}`, ""},
 		{"freshness window reaches the duplicate window", `{webhook: {max_notify_age: 1h}, nats: {duplicate_window: 1h}}`,
 			"webhook.max_notify_age: 1h0m0s plus webhook.max_notify_future 5m0s must stay below nats.duplicate_window 1h0m0s"},
+		{"zero freshness is the default 30m", `{webhook: {max_notify_age: 0}, nats: {duplicate_window: 20m}}`,
+			"webhook.max_notify_age: 30m0s plus webhook.max_notify_future 5m0s must stay below nats.duplicate_window 20m0s"},
 		{"freshness window inside the duplicate window", `{webhook: {max_notify_age: 50m, max_notify_future: 1m}, nats: {duplicate_window: 1h}}`, ""},
 		{"missing webhook certificate", `webhook: {tls_cert_file: /nonexistent/c.pem, tls_key_file: /nonexistent/k.pem}`,
 			"webhook.tls_cert_file: load the certificate and key: open /nonexistent/c.pem"},

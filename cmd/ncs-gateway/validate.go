@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
 // Bounds of cmd's own keys.
@@ -104,9 +106,12 @@ func (c *Config) validate(p *problemList) {
 				c.Webhook.Listen, port, c.Firewall.Ports))
 		}
 	}
-	if age, future := c.Webhook.MaxNotifyAge, c.Webhook.MaxNotifyFuture; age+future >= c.NATS.DuplicateWindow {
+	// A zero is the package's default, so compare what will run.
+	age := cmp.Or(c.Webhook.MaxNotifyAge, webhook.DefaultMaxNotifyAge)
+	future := cmp.Or(c.Webhook.MaxNotifyFuture, webhook.DefaultMaxNotifyFuture)
+	if window := cmp.Or(c.NATS.DuplicateWindow, publish.DefaultDuplicateWindow); age+future >= window {
 		p.add("webhook.max_notify_age", fmt.Sprintf("%s plus webhook.max_notify_future %s must stay below nats.duplicate_window %s, so that every replay accepted is caught as a duplicate",
-			age, future, c.NATS.DuplicateWindow))
+			age, future, window))
 	}
 }
 
