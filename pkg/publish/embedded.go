@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -27,6 +26,26 @@ type EmbeddedConfig struct {
 	// ReadyTimeout bounds the wait for the server to accept connections
 	// (default 10s).
 	ReadyTimeout time.Duration
+
+	// Users are the consumer users (nats.embedded_users), with read-only
+	// rights on Stream and "<SubjectPrefix>.>".
+	Users []EmbeddedUser
+	// TLSCertFile and TLSKeyFile make the client listener speak TLS; with
+	// TLSCAFile set, clients must present a certificate it signed.
+	TLSCertFile string
+	TLSKeyFile  string
+	TLSCAFile   string
+	// Stream and SubjectPrefix are what the read-only permissions cover.
+	Stream        string
+	SubjectPrefix string
+}
+
+// EmbeddedUser is one consumer of nats.embedded_users: a user with a
+// password (plaintext or a bcrypt hash "$2a$..."), or a user public nkey.
+type EmbeddedUser struct {
+	User     string
+	Password string
+	NKey     string
 }
 
 // Embedded is a running in-process nats-server with JetStream.
@@ -37,17 +56,11 @@ type Embedded struct {
 // StartEmbedded starts nats-server in-process with a JetStream file store,
 // routes its logs to log, and waits until it accepts connections.
 func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
-	if cfg.StoreDir == "" {
-		return nil, errors.New("start embedded nats: store dir is empty")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("check embedded nats config: %w", err)
 	}
-	host, portStr, err := net.SplitHostPort(cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("parse embedded listen address %q: %w", cfg.Listen, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("parse embedded listen port %q: not a port number", portStr)
-	}
+	host, portStr, _ := net.SplitHostPort(cfg.Listen) // validated
+	port, _ := strconv.Atoi(portStr)
 	if port == 0 {
 		port = server.RANDOM_PORT // nats-server reads 0 as its default 4222
 	}
