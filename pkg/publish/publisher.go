@@ -30,14 +30,14 @@ type Publisher struct {
 	wakeSpool chan struct{} // something was spooled
 	wakeConn  chan struct{} // NATS (re)connected
 
-	streamReady    atomic.Bool // the stream is known to exist
-	failing        atomic.Bool // the last direct publish failed (for state-change logs)
-	closing        atomic.Bool
-	connClosed     chan struct{}
-	closeOnce      sync.Once
-	closeErr       error
-	warnSubjects   sync.Once
-	warnDuplicates sync.Once
+	streamReady atomic.Bool // the stream is known to exist
+	failing     atomic.Bool // the last direct publish failed (for state-change logs)
+	closing     atomic.Bool
+	connClosed  chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
+	stream      streamState    // the contract check of the stream (stream.go)
+	sm          *streamMetrics // stream and server gauges (status.go)
 }
 
 // New opens the spool at cfg.SpoolPath, registers the metrics with reg (nil:
@@ -65,6 +65,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, er
 		p.serverURL = cfg.Embedded.ClientURL()
 	}
 	p.m = newMetrics(reg, sp)
+	p.sm = newStreamMetrics(reg, p)
 	nc, err := p.connect(cfg)
 	if err != nil {
 		_ = sp.close()
@@ -105,7 +106,10 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (Outcome, error) {
 	if p.closing.Load() {
 		return 0, fmt.Errorf("publish %s: publisher closed: %w", m.Subject, ErrUnavailable)
 	}
-	reason, err := p.publishDirect(ctx, m)
+	reason, err := reasonHeld, errHeld
+	if !p.holding() {
+		reason, err = p.publishDirect(ctx, m)
+	}
 	if err == nil {
 		p.m.published.Inc()
 		if p.failing.Load() && p.failing.CompareAndSwap(true, false) {
@@ -138,6 +142,10 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (Outcome, error) {
 
 // errNotConnected is the failure of a publish attempted while disconnected.
 var errNotConnected = errors.New("nats not connected")
+
+// errHeld is the failure of a publish not attempted because the stream
+// breaks the contract in a way that would lose it.
+var errHeld = errors.New("stream breaks the contract, holding notifications in the spool")
 
 // publishDirect publishes m with acknowledgement; on failure it returns the
 // metric reason. It holds no lock across the network call.
