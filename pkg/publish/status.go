@@ -193,3 +193,10 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(peerCurrentDesc, prometheus.GaugeValue, v, pe.Name, role)
 	}
 }
+
+// StreamProblems returns the stream's contract problems from the last look
+// at it, without a network call (for /readyz).
+func (p *Publisher) StreamProblems() []StreamProblem {
+	problems, _ := p.streamSnapshot()
+	return problems
+}
