@@ -38,6 +38,8 @@ type Publisher struct {
 	closeErr    error
 	stream      streamState    // the contract check of the stream (stream.go)
 	sm          *streamMetrics // stream and server gauges (status.go)
+	inflight    inflight       // ends publishes a dead leader will never answer (inflight.go)
+	probing     atomic.Bool    // a leader probe is under way
 }
 
 // New opens the spool at cfg.SpoolPath, registers the metrics with reg (nil:
@@ -154,15 +156,30 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 		return reasonDisconnected, errNotConnected
 	}
 	msg := natsMsg(m)
+	ctx, cancelEpoch := context.WithCancelCause(ctx)
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	stop := p.inflight.watch(cancelEpoch) // see inflight.go
+	disarm := p.probeLater()
 	start := time.Now()
-	_, err := p.js.PublishMsg(ctx, msg)
+	// No retry on no responders: the stream is between leaders, and the
+	// spool is the faster answer.
+	_, err := p.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0))
 	p.m.duration.Observe(time.Since(start).Seconds())
+	stop()
+	disarm()
+	cause := context.Cause(ctx)
 	cancel()
-	if err != nil {
-		return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
+	cancelEpoch(nil)
+	if err == nil {
+		return "", nil
 	}
-	return "", nil
+	if errors.Is(cause, errLeaderLost) || errors.Is(cause, errNotConnected) {
+		return failureReason(cause), fmt.Errorf("publish to jetstream: %w", cause)
+	}
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		p.inflight.end(errLeaderLost)
+	}
+	return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
 }
 
 // natsMsg builds the NATS message of m with its Nats-Msg-Id, copying the
@@ -184,7 +201,7 @@ func failureReason(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return reasonTimeout
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, jetstream.ErrStreamNotFound):
+		errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, errLeaderLost):
 		return reasonNoStream
 	case errors.Is(err, errNotConnected), errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),

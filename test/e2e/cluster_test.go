@@ -89,10 +89,12 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 	c := startNATSCluster(t)
 	g1, g2 := clusterGateway(t, c), clusterGateway(t, c)
 	leader := c.waitStreamCurrent(clusterStream, 3, 60*time.Second)
-	client, rec := clusterHTTPClient()
+	client1, rec1 := clusterHTTPClient()
+	client2, rec2 := clusterHTTPClient()
 	o := faultsLoadOptions{workers: 4}
-	l1 := startFaultsLoad(t, client, g1.webhook, "leader1", o)
-	l2 := startFaultsLoad(t, client, g2.webhook, "leader2", o)
+	l1 := startFaultsLoad(t, client1, g1.webhook, "leader1", o)
+	l2 := startFaultsLoad(t, client2, g2.webhook, "leader2", o)
+	on1, on2 := clusterGetStatus(t, g1).NATS.ConnectedServer, clusterGetStatus(t, g2).NATS.ConnectedServer
 	l1.waitCount("200 published", 100, 30*time.Second)
 	l2.waitCount("200 published", 100, 30*time.Second)
 
@@ -112,9 +114,20 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 	c.waitStreamCurrent(clusterStream, 3, 60*time.Second)
 	l1.stop()
 	l2.stop()
-	worst, n := rec.slowest(killedAt.Add(-time.Second), killedAt.Add(10*time.Second))
-	t.Logf("slowest answer of the %d requests started from 1 s before to 10 s after the kill: %s", n, worst.Round(time.Millisecond))
+	for i, rec := range []*slowestTransport{rec1, rec2} {
+		worst, n := rec.slowest(killedAt.Add(-time.Second), killedAt.Add(10*time.Second))
+		t.Logf("gateway %d (connected to %s): slowest answer of the %d requests started from 1 s before to 10 s after the kill: %s",
+			i+1, []string{on1, on2}[i], n, worst.Round(time.Millisecond))
+	}
 	t.Logf("load stopped: %s / %s", l1.summary(), l2.summary())
+	for i, g := range []*gateway{g1, g2} {
+		m := g.get("/metrics")
+		var parts []string
+		for _, r := range []string{"timeout", "disconnected", "no_stream", "error"} {
+			parts = append(parts, fmt.Sprintf("%s %v", r, faultsMetric(m, `ncs_gateway_nats_publish_failures_total{reason="`+r+`"}`)))
+		}
+		t.Logf("gateway %d publish failures: %s", i+1, strings.Join(parts, ", "))
+	}
 
 	clusterCheckAll(t, c, []*gateway{g1, g2}, []*faultsLoad{l1, l2}, true)
 }
