@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -290,5 +292,17 @@ func TestStreamBreakingContractIsHeldAndReported(t *testing.T) {
 	}
 	if st := clusterGetStatus(t, g); st.NATS.Holding || len(st.NATS.StreamProblems) != 0 {
 		t.Errorf("/status after the fix: got holding %t, problems %v; want false, none", st.NATS.Holding, st.NATS.StreamProblems)
+	}
+}
+
+// TestClusterConfigChecks: configs/cluster.yaml, the README's scale-out
+// example, passes -check-config with its secrets in the environment.
+func TestClusterConfigChecks(t *testing.T) {
+	cmd := exec.Command(binary, "-config", "../../configs/cluster.yaml", "-check-config")
+	cmd.Env = append(os.Environ(), "NCS_GATEWAY_WEBHOOK_SECRETS="+testSecret,
+		"NCS_GATEWAY_CUSTOMER_ID=id", "NCS_GATEWAY_CUSTOMER_SECRET=secret")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok") {
+		t.Errorf("-check-config configs/cluster.yaml: got %v:\n%s\nwant ok", err, out)
 	}
 }
