@@ -41,10 +41,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		var err error
 		connected := p.nc.IsConnected()
-		if connected && !p.streamReady.Load() {
+		if connected && (!p.streamReady.Load() || p.streamCheckDue()) {
 			err = p.ensureStream(ctx)
 		}
-		idle := !connected || p.spool.stats().depth == 0
+		// While the stream breaks the contract the spool is held too.
+		idle := !connected || p.spool.stats().depth == 0 || p.holding()
 		if !idle {
 			// Forward even if the stream check failed (it may lack only
 			// the permission to look the stream up): acks tell the truth.
@@ -73,7 +74,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 				drainingSince = time.Time{}
 			}
 			failures = 0
-			if !p.sleep(ctx, timer, idleRecheck, p.wakeConn, p.wakeSpool) {
+			if !p.sleep(ctx, timer, p.recheckWait(), p.wakeConn, p.wakeSpool) {
 				return nil
 			}
 		default:

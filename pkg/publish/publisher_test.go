@@ -297,40 +297,6 @@ func TestStartWhileNATSDown(t *testing.T) {
 	}
 }
 
-func TestExistingStreamLeftAloneWithWarnings(t *testing.T) {
-	srv := startNATS(t)
-	_, js := srv.client()
-	existing := jetstream.StreamConfig{
-		Name:       DefaultStream,
-		Subjects:   []string{"agora.ncs.3.>"},
-		Duplicates: time.Minute,
-		Storage:    jetstream.FileStorage,
-	}
-	if _, err := js.CreateStream(context.Background(), existing); err != nil {
-		t.Fatalf("create stream: %v", err)
-	}
-	p := newTestPublisher(t, testConfig(srv.url(), t.TempDir()), false)
-	if err := p.ensureStream(context.Background()); err != nil { // a second check must not warn again
-		t.Fatalf("ensure stream: %v", err)
-	}
-
-	for _, msg := range []string{
-		"nats stream does not cover the publish subjects",
-		"nats stream duplicate window shorter than configured",
-	} {
-		if got := p.logs.FilterMessage(msg).Len(); got != 1 {
-			t.Errorf("warnings %q: got %d, want 1", msg, got)
-		}
-	}
-	s, err := js.Stream(context.Background(), DefaultStream)
-	if err != nil {
-		t.Fatalf("look up stream: %v", err)
-	}
-	if sc := s.CachedInfo().Config; sc.Duplicates != time.Minute || len(sc.Subjects) != 1 || sc.Subjects[0] != "agora.ncs.3.>" {
-		t.Errorf("stream after start: got subjects %v, duplicates %s; want it unchanged", sc.Subjects, sc.Duplicates)
-	}
-}
-
 func TestPublishAfterCloseIsUnavailable(t *testing.T) {
 	srv := startNATS(t)
 	p := newTestPublisher(t, testConfig(srv.url(), t.TempDir()), false)
