@@ -301,7 +301,7 @@ func newAllowlist(cfg Config, s Secrets, m *gatewayMetrics, log *zap.Logger) (*r
 }
 
 func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
-	fw, err := firewall.New(firewall.Config{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports}, log.Named("firewall"))
+	fw, err := firewall.New(firewall.Config{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports}, log)
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
 	}
