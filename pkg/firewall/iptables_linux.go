@@ -55,14 +55,13 @@ type iptBackend struct {
 
 // iptFamily is the state of one IP family.
 type iptFamily struct {
-	name    string // "ipv4" or "ipv6", for logs and errors
-	ipt     *iptables.IPTables
-	restore string // iptables-restore or ip6tables-restore
-	save    string // iptables-save or ip6tables-save
-	set     ipsetSpec
-	chain   string
-	rules   [][]string // rule specs of our chain, in order
-	jump    []string   // rule spec of the jump in INPUT
+	name  string // "ipv4" or "ipv6", for logs and errors
+	ipt   iptRunner
+	save  string // iptables-save or ip6tables-save
+	set   ipsetSpec
+	chain string
+	rules [][]string // rule specs of our chain, in order
+	jump  []string   // rule spec of the jump in INPUT
 }
 
 var _ Firewall = (*iptBackend)(nil)
@@ -102,12 +101,11 @@ func (b *iptBackend) setup() error {
 			return fmt.Errorf("find %s-save: %w", f.tool, err)
 		}
 		fam := &iptFamily{
-			name:    f.name,
-			ipt:     ipt,
-			restore: restore,
-			save:    save,
-			set:     ipsetSpec{live: b.cfg.ipsetName(f.suffix), tmp: b.cfg.ipsetName(f.suffix) + "-tmp", family: f.family},
-			chain:   b.cfg.iptablesChain(),
+			name:  f.name,
+			ipt:   goIPTables{IPTables: ipt, restore: restore},
+			save:  save,
+			set:   ipsetSpec{live: b.cfg.ipsetName(f.suffix), tmp: b.cfg.ipsetName(f.suffix) + "-tmp", family: f.family},
+			chain: b.cfg.iptablesChain(),
 		}
 		fam.jump = []string{"-j", fam.chain}
 		for ports := range slices.Chunk(b.cfg.Ports, multiportMax) {
