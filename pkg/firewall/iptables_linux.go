@@ -100,26 +100,8 @@ func (b *iptBackend) setup() error {
 		if err != nil {
 			return fmt.Errorf("find %s-save: %w", f.tool, err)
 		}
-		fam := &iptFamily{
-			name:  f.name,
-			ipt:   goIPTables{IPTables: ipt, restore: restore},
-			save:  save,
-			set:   ipsetSpec{live: b.cfg.ipsetName(f.suffix), tmp: b.cfg.ipsetName(f.suffix) + "-tmp", family: f.family},
-			chain: b.cfg.iptablesChain(),
-		}
-		fam.jump = []string{"-j", fam.chain}
-		for ports := range slices.Chunk(b.cfg.Ports, multiportMax) {
-			list := make([]string, len(ports))
-			for i, p := range ports {
-				list[i] = strconv.Itoa(int(p))
-			}
-			fam.rules = append(fam.rules, []string{
-				"-p", "tcp", "-m", "multiport", "--dports", strings.Join(list, ","),
-				"-m", "set", "!", "--match-set", fam.set.live, "src",
-				"-m", "comment", "--comment", b.cfg.Name + " drop unless in allowlist",
-				"-j", "DROP",
-			})
-		}
+		fam := newIPTFamily(b.cfg, f.name, f.suffix, f.family, goIPTables{IPTables: ipt, restore: restore})
+		fam.save = save
 		fams = append(fams, fam)
 	}
 	if _, err := exec.LookPath("ipset"); err != nil {
@@ -127,6 +109,32 @@ func (b *iptBackend) setup() error {
 	}
 	b.families = fams
 	return nil
+}
+
+// newIPTFamily returns one family's state: our chain's rules and jump as
+// we write them, driven through ipt. suffix is "v4" or "v6", family the
+// ipset family ("inet" or "inet6").
+func newIPTFamily(cfg Config, name, suffix, family string, ipt iptRunner) *iptFamily {
+	fam := &iptFamily{
+		name:  name,
+		ipt:   ipt,
+		set:   ipsetSpec{live: cfg.ipsetName(suffix), tmp: cfg.ipsetName(suffix) + "-tmp", family: family},
+		chain: cfg.iptablesChain(),
+	}
+	fam.jump = []string{"-j", fam.chain}
+	for ports := range slices.Chunk(cfg.Ports, multiportMax) {
+		list := make([]string, len(ports))
+		for i, p := range ports {
+			list[i] = strconv.Itoa(int(p))
+		}
+		fam.rules = append(fam.rules, []string{
+			"-p", "tcp", "-m", "multiport", "--dports", strings.Join(list, ","),
+			"-m", "set", "!", "--match-set", fam.set.live, "src",
+			"-m", "comment", "--comment", cfg.Name + " drop unless in allowlist",
+			"-j", "DROP",
+		})
+	}
+	return fam
 }
 
 // Apply swaps the sets to exactly allow, makes sure chain and jump are in
