@@ -1,0 +1,184 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/google/nftables"
+	"go.uber.org/zap"
+)
+
+// Watch timings.
+const (
+	// watchPollInterval is how often the iptables backend reads its rules
+	// and sets back: ipsets (and iptables-legacy) send no events.
+	watchPollInterval = time.Second
+	// watchRetry is the pause before reopening a broken nftables monitor.
+	watchRetry = time.Second
+	// watchRecvBuffer holds the events of a large transaction (one per set
+	// element of an Apply) before they are read; an overflow only costs a
+	// reopen and an extra Reconcile.
+	watchRecvBuffer = 4 << 20
+)
+
+// Watch calls changed after every nftables transaction committed in this
+// network namespace (anyone's: "nft flush ruleset", a reload of
+// nftables.service, iptables-nft, our own Apply), once per transaction or
+// fewer when they come in bursts, and once at the start, since whatever
+// happened before the monitor was listening went unseen. It blocks until
+// ctx ends and then returns nil.
+//
+// Every transaction counts, not only those touching our table: the
+// element events of v0.3.0's monitor do not name their table, and the
+// Reconcile that follows a foreign change is one read of our table. If the
+// monitor breaks (its socket overflows when events come faster than they
+// are read), changed is called, since events were lost, and it is opened
+// again.
+//
+// The netlink socket is opened on the calling goroutine's thread, so Watch
+// watches the caller's network namespace, like the other methods.
+func (b *nftBackend) Watch(ctx context.Context, changed func()) error {
+	return watchNFTables(ctx, b.log, nil, changed, changed)
+}
+
+// Watch calls changed when a cheap read of our chain, jump and sets
+// (quickCheck and the set comparison, three read-only tool runs) finds
+// them different from the last Apply, about every second, and at once
+// after every nftables transaction when iptables is iptables-nft, whose
+// changes the nftables monitor sees. ipset changes and iptables-legacy
+// send no events, so the poll is what finds those. Before the first Apply
+// there is nothing to check. It blocks until ctx ends and then returns
+// nil. Tools are started from the calling goroutine's thread, so Watch
+// watches the caller's network namespace.
+func (b *iptBackend) Watch(ctx context.Context, changed func()) error {
+	t := time.NewTicker(watchPollInterval)
+	defer t.Stop()
+	return watchNFTables(ctx, b.log, t.C, changed, func() {
+		// Also called on every tick: polls where no event tells.
+		if ok, err := b.inPlace(ctx); err != nil || !ok {
+			changed()
+		}
+	})
+}
+
+// inPlace reports whether a read of our sets, chains and jumps matches the
+// last Apply, without repairing anything. Before any Apply it reports true.
+func (b *iptBackend) inPlace(ctx context.Context) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.applied == nil || b.families == nil {
+		return true, nil
+	}
+	snap, err := b.snapshot(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check iptables: %w", err)
+	}
+	want := [][]netip.Prefix{splitZero(b.applied.v4), splitZero(b.applied.v6)}
+	for i, f := range b.families {
+		if compareSet(snap.sets, f.set, want[i]) != nil || !f.quickCheck(snap.filter[i]) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// watchNFTables runs the nftables monitor until ctx ends. It calls start
+// once, when the monitor first listens (or first failed to open), and event
+// after each committed transaction (coalescing those already queued),
+// after the monitor broke, and on every tick (a nil tick never fires). A
+// monitor that cannot be opened is retried; with a tick the caller still
+// polls meanwhile.
+func watchNFTables(ctx context.Context, log *zap.Logger, tick <-chan time.Time, start, event func()) error {
+	var retry <-chan time.Time
+	for ctx.Err() == nil {
+		events, closeMon, err := openMonitor()
+		if err != nil {
+			log.Warn("nftables monitor not opened; retrying", zap.Duration("retry_in", watchRetry), zap.Error(err))
+			retry = time.After(watchRetry)
+		}
+		if start != nil {
+			start()
+			start = nil
+		}
+		for events != nil {
+			select {
+			case <-ctx.Done():
+				closeMon()
+				return nil
+			case <-tick:
+				event()
+			case ev, ok := <-events:
+				if !ok || ev.GeneratedBy.Type == nftables.MonitorEventTypeOOB {
+					err := errors.New("monitor closed")
+					if ok && ev.GeneratedBy.Error != nil {
+						err = ev.GeneratedBy.Error
+					}
+					log.Warn("nftables monitor broke; events may be lost, reopening", zap.Error(err))
+					closeMon()
+					events, retry = nil, time.After(watchRetry)
+					event()
+					continue
+				}
+				drain(events)
+				event()
+			}
+		}
+		for retry != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick:
+				event()
+			case <-retry:
+				retry = nil
+			}
+		}
+	}
+	return nil
+}
+
+// drain takes the transactions already queued, so that a burst costs one
+// call; it stops at a broken monitor, which the caller then sees.
+func drain(events chan *nftables.MonitorEvents) {
+	for range cap(events) {
+		select {
+		case ev, ok := <-events:
+			if !ok || ev.GeneratedBy.Type == nftables.MonitorEventTypeOOB {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// openMonitor subscribes to nftables events in the caller's network
+// namespace. One event arrives per committed transaction (the generation
+// message that ends it). closeMon stops the monitor and lets its reader
+// goroutine end.
+func openMonitor() (events chan *nftables.MonitorEvents, closeMon func(), err error) {
+	// A lasting Conn, so that closeMon can close the socket itself: the
+	// monitor of v0.3.0 leaves it open when it stops on an error.
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(recvBuffer(watchRecvBuffer)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open nftables connection: %w", err)
+	}
+	mon := nftables.NewMonitor(nftables.WithMonitorEventBuffer(64))
+	events, err = c.AddGenerationalMonitor(mon)
+	if err != nil {
+		_ = c.CloseLasting()
+		return nil, nil, fmt.Errorf("open nftables monitor: %w", err)
+	}
+	closeMon = func() {
+		_ = mon.Close()
+		_ = c.CloseLasting() // ends the reader's Receive
+		// The reader may be blocked handing over an event; take what is
+		// left until it closes the channel.
+		for range events {
+		}
+	}
+	return events, closeMon, nil
+}
