@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -130,18 +129,7 @@ func TestWatchRepairsFlush(t *testing.T) {
 // must find each flush. PATH points iptables and friends at the legacy
 // tools, the way update-alternatives does.
 func TestWatchRepairsFlushLegacy(t *testing.T) {
-	testenv.RequireTools(t, "xtables-legacy-multi")
-	legacy, err := exec.LookPath("xtables-legacy-multi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, tool := range []string{"iptables", "ip6tables", "iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore"} {
-		if err := os.Symlink(legacy, filepath.Join(dir, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	useLegacyIPTables(t)
 	testWatchRepairsFlush(t, BackendIPTables, func(t testing.TB, backend, name string) []driftCase {
 		cases := flushCases(t, backend, name)
 		return slices.DeleteFunc(cases, func(c driftCase) bool { return c.cmds[0][0] == "nft" })
