@@ -47,10 +47,11 @@ type iptBackend struct {
 	cfg Config
 	log *zap.Logger
 
-	mu       sync.Mutex
-	families []*iptFamily    // nil until first used: New must not run tools
-	setNames map[string]bool // ipsets seen by the last read; nil if unknown
-	applied  *allowlist
+	mu         sync.Mutex
+	families   []*iptFamily    // nil until first used: New must not run tools
+	nftVariant bool            // iptables is iptables-nft, whose changes the nftables monitor reports
+	setNames   map[string]bool // ipsets seen by the last read; nil if unknown
+	applied    *allowlist
 }
 
 // iptFamily is the state of one IP family.
@@ -107,6 +108,10 @@ func (b *iptBackend) setup() error {
 	if _, err := exec.LookPath("ipset"); err != nil {
 		return fmt.Errorf("find ipset: %w", err)
 	}
+	// "iptables v1.8.9 (nf_tables)" or "(legacy)"; Watch polls less when
+	// events report rule changes. A failure only means polling more.
+	out, err := exec.Command("iptables", "--version").Output()
+	b.nftVariant = err == nil && strings.Contains(string(out), "nf_tables")
 	b.families = fams
 	return nil
 }

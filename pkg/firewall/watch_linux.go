@@ -41,42 +41,61 @@ const (
 // The netlink socket is opened on the calling goroutine's thread, so Watch
 // watches the caller's network namespace, like the other methods.
 func (b *nftBackend) Watch(ctx context.Context, changed func()) error {
-	return watchNFTables(ctx, b.log, nil, changed, changed)
+	return watchNFTables(ctx, b.log, nil, changed, changed, nil)
 }
 
-// Watch calls changed when a cheap read of our chain, jump and sets
-// (quickCheck and the set comparison, three read-only tool runs) finds
-// them different from the last Apply, about every second, and at once
-// after every nftables transaction when iptables is iptables-nft, whose
-// changes the nftables monitor sees. ipset changes and iptables-legacy
-// send no events, so the poll is what finds those. Before the first Apply
-// there is nothing to check. It blocks until ctx ends and then returns
-// nil. Tools are started from the calling goroutine's thread, so Watch
-// watches the caller's network namespace.
+// Watch calls changed when a read of our chain, jump and sets (quickCheck
+// and the set comparison) finds them different from the last Apply: after
+// every nftables transaction, and about every second. With iptables-nft,
+// whose rule changes the nftables monitor reports, the one-second poll
+// reads the sets alone ("ipset save", one tool run: ipsets send no events);
+// with iptables-legacy, which sends none either, it also reads the rules
+// (three read-only tool runs, run at once). Before the first Apply there is
+// nothing to check. It calls changed once at the start, blocks until ctx
+// ends and then returns nil. Tools are started from the calling
+// goroutine's thread, so Watch watches the caller's network namespace.
 func (b *iptBackend) Watch(ctx context.Context, changed func()) error {
 	t := time.NewTicker(watchPollInterval)
 	defer t.Stop()
-	return watchNFTables(ctx, b.log, t.C, changed, func() {
-		// Also called on every tick: polls where no event tells.
-		if ok, err := b.inPlace(ctx); err != nil || !ok {
+	check := func(rules bool) {
+		if ok, err := b.inPlace(ctx, rules); err != nil || !ok {
 			changed()
 		}
+	}
+	return watchNFTables(ctx, b.log, t.C, changed, func() { check(true) }, func() {
+		b.mu.Lock()
+		rules := !b.nftVariant
+		b.mu.Unlock()
+		check(rules)
 	})
 }
 
-// inPlace reports whether a read of our sets, chains and jumps matches the
-// last Apply, without repairing anything. Before any Apply it reports true.
-func (b *iptBackend) inPlace(ctx context.Context) (bool, error) {
+// inPlace reports whether a read of our sets, and with rules our chains
+// and jumps too, matches the last Apply, without repairing anything.
+// Before any Apply it reports true.
+func (b *iptBackend) inPlace(ctx context.Context, rules bool) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.applied == nil || b.families == nil {
+		return true, nil
+	}
+	want := [][]netip.Prefix{splitZero(b.applied.v4), splitZero(b.applied.v6)}
+	if !rules {
+		sets, err := ipsetSave(ctx)
+		if err != nil {
+			return false, fmt.Errorf("check ipsets: %w", err)
+		}
+		for i, f := range b.families {
+			if compareSet(sets, f.set, want[i]) != nil {
+				return false, nil
+			}
+		}
 		return true, nil
 	}
 	snap, err := b.snapshot(ctx)
 	if err != nil {
 		return false, fmt.Errorf("check iptables: %w", err)
 	}
-	want := [][]netip.Prefix{splitZero(b.applied.v4), splitZero(b.applied.v6)}
 	for i, f := range b.families {
 		if compareSet(snap.sets, f.set, want[i]) != nil || !f.quickCheck(snap.filter[i]) {
 			return false, nil
@@ -86,12 +105,12 @@ func (b *iptBackend) inPlace(ctx context.Context) (bool, error) {
 }
 
 // watchNFTables runs the nftables monitor until ctx ends. It calls start
-// once, when the monitor first listens (or first failed to open), and event
-// after each committed transaction (coalescing those already queued),
-// after the monitor broke, and on every tick (a nil tick never fires). A
-// monitor that cannot be opened is retried; with a tick the caller still
-// polls meanwhile.
-func watchNFTables(ctx context.Context, log *zap.Logger, tick <-chan time.Time, start, event func()) error {
+// once, when the monitor first listens (or first failed to open), event
+// after each committed transaction (coalescing those already queued) and
+// after the monitor broke, and onTick on every tick (a nil tick never
+// fires) while the monitor listens, event on every tick while it does not. A monitor that cannot be opened is retried; with a tick the
+// caller still polls meanwhile.
+func watchNFTables(ctx context.Context, log *zap.Logger, tick <-chan time.Time, start, event, onTick func()) error {
 	var retry <-chan time.Time
 	for ctx.Err() == nil {
 		events, closeMon, err := openMonitor()
@@ -109,7 +128,7 @@ func watchNFTables(ctx context.Context, log *zap.Logger, tick <-chan time.Time, 
 				closeMon()
 				return nil
 			case <-tick:
-				event()
+				onTick()
 			case ev, ok := <-events:
 				if !ok || ev.GeneratedBy.Type == nftables.MonitorEventTypeOOB {
 					err := errors.New("monitor closed")
@@ -131,7 +150,7 @@ func watchNFTables(ctx context.Context, log *zap.Logger, tick <-chan time.Time, 
 			case <-ctx.Done():
 				return nil
 			case <-tick:
-				event()
+				event() // no events meanwhile: the full check
 			case <-retry:
 				retry = nil
 			}
