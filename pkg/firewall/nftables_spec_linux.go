@@ -377,26 +377,4 @@ func sendBuffer(n int) nftables.SockOption {
 	}
 }
 
-// recvBuffer returns a socket option that sets the receive buffer of a
-// netlink socket to size bytes, past net.core.rmem_max (SO_RCVBUFFORCE
-// needs CAP_NET_ADMIN).
-func recvBuffer(size int) nftables.SockOption {
-	return func(c *netlink.Conn) error {
-		raw, err := c.SyscallConn()
-		if err != nil {
-			return fmt.Errorf("set netlink receive buffer: %w", err)
-		}
-		var serr error
-		if err := raw.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
-		}); err != nil {
-			return fmt.Errorf("set netlink receive buffer: %w", err)
-		}
-		if serr != nil {
-			return fmt.Errorf("set netlink receive buffer: %w", serr)
-		}
-		return nil
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
