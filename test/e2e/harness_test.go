@@ -94,6 +94,7 @@ type gatewayOptions struct {
 	client   *http.Client // default http.DefaultClient
 	stateDir string
 	listen   string // webhook listen host; default 127.0.0.1
+	webhook  string // more keys of the webhook section, e.g. "tls_cert_file: /x"
 }
 
 // newGateway writes a config for a gateway on free loopback ports.
@@ -116,6 +117,9 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 	if o.ncs == "" {
 		o.ncs = "ncs: {endpoints: []}"
 	}
+	if o.webhook != "" {
+		o.webhook = ", " + o.webhook
+	}
 	cfgPath := filepath.Join(dir, "ncs-gateway.yaml")
 	g := &gateway{
 		t:        t,
@@ -131,13 +135,13 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 		opts:     o,
 		base: fmt.Sprintf(`state_dir: %s
 log: {level: debug, format: json}
-webhook: {listen: "%s", path: /agora/ncs}
+webhook: {listen: "%s", path: /agora/ncs%s}
 admin: {listen: "127.0.0.1:%d"}
 nats:
   url: %q
   embedded_listen: "127.0.0.1:%d"
   publish_timeout: 1s
-`, o.stateDir, net.JoinHostPort(o.listen, strconv.Itoa(hookPort)), adminPort, o.natsURL, natsPort),
+`, o.stateDir, net.JoinHostPort(o.listen, strconv.Itoa(hookPort)), o.webhook, adminPort, o.natsURL, natsPort),
 	}
 	g.writeConfig()
 	t.Cleanup(func() {
