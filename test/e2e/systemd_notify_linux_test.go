@@ -169,7 +169,10 @@ func TestSystemdNotify(t *testing.T) {
 // TestSystemdNotifyReadyAfterTheAllowlist: a daemon in a network
 // namespace with the nftables backend has its table and the webhook port's
 // rule in the kernel when systemd hears READY (no persisted list and
-// Agora's API refusing: the port closed to all, the secure default).
+// Agora's API refusing: the port closed to all, the secure default). The
+// nft listing runs after READY arrives, so a READY sent a moment too early
+// can pass here; TestSystemdNotifyNoReadyWhenTheAllowlistCannotBeApplied
+// is the test that catches the wrong order.
 func TestSystemdNotifyReadyAfterTheAllowlist(t *testing.T) {
 	r := newAllowlistRig(t, "nftables", "@every 1h", "")
 	r.api.QueueStatus(repeat(401, 10)...)
