@@ -117,9 +117,6 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 	if o.ncs == "" {
 		o.ncs = "ncs: {endpoints: []}"
 	}
-	if o.webhook != "" {
-		o.webhook = ", " + o.webhook
-	}
 	cfgPath := filepath.Join(dir, "ncs-gateway.yaml")
 	g := &gateway{
 		t:        t,
@@ -135,13 +132,13 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 		opts:     o,
 		base: fmt.Sprintf(`state_dir: %s
 log: {level: debug, format: json}
-webhook: {listen: "%s", path: /agora/ncs%s}
+webhook: {listen: "%s", path: /agora/ncs}
 admin: {listen: "127.0.0.1:%d"}
 nats:
   url: %q
   embedded_listen: "127.0.0.1:%d"
   publish_timeout: 1s
-`, o.stateDir, net.JoinHostPort(o.listen, strconv.Itoa(hookPort)), o.webhook, adminPort, o.natsURL, natsPort),
+`, o.stateDir, net.JoinHostPort(o.listen, strconv.Itoa(hookPort)), adminPort, o.natsURL, natsPort),
 	}
 	g.writeConfig()
 	t.Cleanup(func() {
@@ -158,7 +155,11 @@ nats:
 // writeConfig (re)writes the config file from the base and the options.
 func (g *gateway) writeConfig() {
 	g.t.Helper()
-	cfg := strings.Join([]string{g.base, g.opts.ncs, g.opts.firewall, g.opts.extra, ""}, "\n")
+	base := g.base
+	if g.opts.webhook != "" {
+		base = strings.Replace(base, "path: /agora/ncs}", "path: /agora/ncs, "+g.opts.webhook+"}", 1)
+	}
+	cfg := strings.Join([]string{base, g.opts.ncs, g.opts.firewall, g.opts.extra, ""}, "\n")
 	if err := os.WriteFile(g.cfgPath, []byte(cfg), 0o600); err != nil {
 		g.t.Fatal(err)
 	}
