@@ -109,8 +109,13 @@ func TestFaultsSpoolFilesystemFull(t *testing.T) {
 	if unavailable < 1 {
 		t.Errorf(`ncs_gateway_webhook_rejected_total{reason="unavailable"}: got %v, want >= 1`, unavailable)
 	}
-	notStored := faultsLogLines(g.log(), "notification not stored", nil)
-	if len(notStored) == 0 || !strings.Contains(fmt.Sprint(notStored[0]["error"]), "no space left on device") {
+	// The daemon's log is buffered (up to 200 ms): wait for the line.
+	var notStored []map[string]any
+	waitFor(t, 10*time.Second, `"notification not stored" in the log`, func() bool {
+		notStored = faultsLogLines(g.log(), "notification not stored", nil)
+		return len(notStored) > 0
+	})
+	if !strings.Contains(fmt.Sprint(notStored[0]["error"]), "no space left on device") {
 		t.Errorf("the log does not name the failure (want \"notification not stored\" with \"no space left on device\"):\n%s", tail(grep(g.log(), "not stored"), 3))
 	} else {
 		t.Logf("logged: %v", notStored[0]["error"])
