@@ -117,9 +117,11 @@ func TestOutageSpoolsThenDrains(t *testing.T) {
 			t.Fatalf("publish %d: got %v, %v, want spooled, nil", i, out, err)
 		}
 	}
-	// Failing fast is the point: one publish timeout would be 10 s.
-	if took := time.Since(start); took >= cfg.PublishTimeout {
-		t.Errorf("%d publishes while disconnected took %s, want well under one publish timeout %s", n, took, cfg.PublishTimeout)
+	// Failing fast is the point: counted as disconnected (never tried),
+	// not as timeout (waited out). The time is a measurement, not a check.
+	t.Logf("%d publishes while disconnected took %s (publish timeout %s)", n, time.Since(start), cfg.PublishTimeout)
+	if got := p.metric(t, "ncs_gateway_nats_publish_failures_total", "reason", "timeout"); got != 0 {
+		t.Errorf("publish_failures_total{timeout}: got %v, want 0 (a disconnected publish must not wait for its timeout)", got)
 	}
 	st := p.Status(context.Background())
 	if st.SpoolDepth != n || st.Connected || st.SpoolBytes <= 0 {

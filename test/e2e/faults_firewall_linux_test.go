@@ -191,7 +191,7 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int)
 		}()
 	}
 
-	repairsBefore := faultsMetric(r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total")
+	repairsBefore := faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total")
 	watch := startFaultsExposure(tp, denied, r.g.hookPort)
 	time.Sleep(300 * time.Millisecond) // blocked before the wipe
 	wipeStart := time.Now()
@@ -244,7 +244,7 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int)
 		}
 	}
 	waitFor(t, 5*time.Second, "the drift repair to be counted", func() bool {
-		return faultsMetric(r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total") > repairsBefore
+		return faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total") > repairsBefore
 	})
 	waitFor(t, 5*time.Second, "the drift repair in the log", func() bool {
 		return len(faultsLogLines(r.g.log(), "firewall drift repaired", nil)) > 0
