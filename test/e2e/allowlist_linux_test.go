@@ -186,7 +186,7 @@ func testAllowlist(t *testing.T, backend string) {
 	}
 	r.expect("after drift repair", a, b)
 	// One repair per command at most: the watch may repair between them.
-	if n := faultsMetric(r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total"); n < 1 || n > float64(len(flush[backend])) {
+	if n := faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total"); n < 1 || n > float64(len(flush[backend])) {
 		t.Errorf("drift repair not counted:\n%s", grep(r.g.get("/metrics"), "drift"))
 	}
 

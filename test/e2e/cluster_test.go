@@ -75,10 +75,10 @@ func TestClusterCrossGatewayDedup(t *testing.T) {
 		t.Errorf("-status (exit %d): want the cluster, the leader %s and its replicas:\n%s", code, leader, out)
 	}
 	m := g1.get("/metrics")
-	if v := faultsMetric(m, fmt.Sprintf(`ncs_gateway_nats_server_info{cluster="ncs",server_name=%q}`, st.NATS.ConnectedServer)); v != 1 {
+	if v := faultsMetric(t, m, fmt.Sprintf(`ncs_gateway_nats_server_info{cluster="ncs",server_name=%q}`, st.NATS.ConnectedServer)); v != 1 {
 		t.Errorf("ncs_gateway_nats_server_info of %s: got %v, want 1", st.NATS.ConnectedServer, v)
 	}
-	if v := faultsMetric(m, fmt.Sprintf(`ncs_gateway_nats_stream_peer_current{peer=%q,role="leader"}`, leader)); v != 1 {
+	if v := faultsMetric(t, m, fmt.Sprintf(`ncs_gateway_nats_stream_peer_current{peer=%q,role="leader"}`, leader)); v != 1 {
 		t.Errorf("ncs_gateway_nats_stream_peer_current of the leader %s: got %v, want 1", leader, v)
 	}
 }
@@ -126,7 +126,7 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 		m := g.get("/metrics")
 		var parts []string
 		for _, r := range []string{"timeout", "disconnected", "no_stream", "error"} {
-			parts = append(parts, fmt.Sprintf("%s %v", r, faultsMetric(m, `ncs_gateway_nats_publish_failures_total{reason="`+r+`"}`)))
+			parts = append(parts, fmt.Sprintf("%s %v", r, faultsMetric(t, m, `ncs_gateway_nats_publish_failures_total{reason="`+r+`"}`)))
 		}
 		t.Logf("gateway %d publish failures: %s", i+1, strings.Join(parts, ", "))
 	}
@@ -270,7 +270,7 @@ func TestStreamBreakingContractIsHeldAndReported(t *testing.T) {
 		`ncs_gateway_nats_stream_contract_problem{problem="replicas"}`:         0,
 		`ncs_gateway_nats_stream_holding`:                                      1,
 	} {
-		if v := faultsMetric(m, series); v != want || !strings.Contains(m, series+" ") {
+		if v := faultsMetric(t, m, series); v != want || !strings.Contains(m, series+" ") {
 			t.Errorf("%s: got %v, want %v", series, v, want)
 		}
 	}
