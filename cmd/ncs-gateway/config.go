@@ -58,6 +58,9 @@ type WebhookConfig struct {
 // AdminConfig is the listener for health, readiness, metrics and status.
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// ControlSocket is the unix socket through which -refresh, -status and
+	// -remove-firewall reach the running daemon.
+	ControlSocket string `yaml:"control_socket"`
 }
 
 // NATSConfig says where notifications are published and how.
@@ -122,7 +125,7 @@ func defaultConfig() Config {
 			MaxBodyBytes:   1 << 20,
 			MaxConnections: 512,
 		},
-		Admin: AdminConfig{Listen: "127.0.0.1:9464"},
+		Admin: AdminConfig{Listen: "127.0.0.1:9464", ControlSocket: "/run/ncs-gateway/control.sock"},
 		NATS: NATSConfig{
 			EmbeddedListen:       "127.0.0.1:4222",
 			EmbeddedSyncInterval: "always",
@@ -347,7 +350,7 @@ func (c *Config) resolvePaths(dir string) {
 		dir = abs
 	}
 	for _, p := range []*string{
-		&c.StateDir, &c.Webhook.TLSCertFile, &c.Webhook.TLSKeyFile, &c.Webhook.SecretsFile,
+		&c.StateDir, &c.Admin.ControlSocket, &c.Webhook.TLSCertFile, &c.Webhook.TLSKeyFile, &c.Webhook.SecretsFile,
 		&c.NATS.CredsFile, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.NKeySeedFile,
 		&c.NATS.TLSCAFile, &c.NATS.TLSCertFile, &c.NATS.TLSKeyFile,
 		&c.NCS.CustomerIDFile, &c.NCS.CustomerSecretFile,
@@ -388,6 +391,9 @@ func (c *Config) validate(p *problemList) {
 		p.add("webhook.max_connections", fmt.Sprintf("%d is outside 16..60000 (keep it below the open file limit, 65536 in the systemd unit)", c.Webhook.MaxConnections))
 	}
 	checkListen(p, "admin.listen", c.Admin.Listen)
+	if c.Admin.ControlSocket == "" {
+		p.add("admin.control_socket", "must be set: -refresh, -status and -remove-firewall reach the running daemon through it")
+	}
 
 	if c.NATS.URL == "" {
 		checkListen(p, "nats.embedded_listen", c.NATS.EmbeddedListen)
