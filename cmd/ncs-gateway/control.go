@@ -104,11 +104,16 @@ func (c *controlServer) authorize(next http.Handler) http.Handler {
 	})
 }
 
-// Start binds the socket. The caller holds state_dir's lock, so a socket
-// file already there belongs to a daemon that died: it is removed.
+// Start binds the socket. A socket file already there is removed if no
+// one answers on it (a daemon that died); one that answers belongs to
+// another daemon, with another state_dir, and is left alone.
 func (c *controlServer) Start() error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return fmt.Errorf("control socket: %w", err)
+	}
+	if conn, err := net.DialTimeout("unix", c.path, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("control socket %s: another ncs-gateway daemon answers on it; give each daemon its own admin.control_socket", c.path)
 	}
 	if err := os.Remove(c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("control socket: remove stale %s: %w", c.path, err)
