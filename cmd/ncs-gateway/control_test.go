@@ -20,7 +20,7 @@ import (
 // fakePublisher stands in for the publisher in /status.
 type fakePublisher struct{}
 
-func (fakePublisher) Ready() bool                            { return true }
+func (fakePublisher) Ready() bool                           { return true }
 func (fakePublisher) Status(context.Context) publish.Status { return publish.Status{} }
 
 // controlRig is a daemon's control socket over a real refresher (none
