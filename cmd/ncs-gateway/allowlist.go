@@ -67,6 +67,21 @@ func lockStateDir(ctx context.Context, dir string, wait time.Duration) (func(), 
 	return unlock, err
 }
 
+// lockStateDirForDaemon takes state_dir for the daemon's whole life. A
+// one-shot that got there first is waited for, with one log line.
+func lockStateDirForDaemon(ctx context.Context, dir string, log *zap.Logger) (func(), error) {
+	now, cancel := context.WithCancel(ctx)
+	cancel() // one try, no wait
+	if unlock, err := refresh.LockDir(now, dir); err == nil {
+		return unlock, nil
+	} else if !errors.Is(err, refresh.ErrLocked) {
+		return nil, err
+	}
+	log.Warn("waiting for state_dir: another ncs-gateway process holds it (a one-shot -refresh, or a second daemon)",
+		zap.String("state_dir", dir), zap.Duration("max_wait", daemonLockWait))
+	return lockStateDir(ctx, dir, daemonLockWait)
+}
+
 // scheduleRefreshes refreshes once at start, then on the cron schedule and
 // on SIGHUP (after onHUP, which reloads the TLS certificate), until ctx
 // ends. It is the top of those refreshes, so it logs their failures. With

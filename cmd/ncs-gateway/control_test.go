@@ -166,3 +166,18 @@ func TestPeerPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestOneShotWaitsForAStartingDaemon: a daemon holds state_dir for its
+// life; a one-shot that finds no socket but the lock taken says to retry.
+func TestOneShotWaitsForAStartingDaemon(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockStateDirForDaemon(context.Background(), dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	_, err = lockStateDir(context.Background(), dir, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "try again in a moment") {
+		t.Fatalf("got %v, want the advice to try again", err)
+	}
+}

@@ -44,7 +44,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	}
 	// This process owns the kernel rules and state_dir until it exits;
 	// one-shots go through the control socket meanwhile.
-	unlock, err := lockStateDir(ctx, cfg.StateDir, daemonLockWait)
+	unlock, err := lockStateDirForDaemon(ctx, cfg.StateDir, log)
 	if err != nil {
 		return err
 	}
