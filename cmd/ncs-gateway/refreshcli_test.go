@@ -37,4 +37,3 @@ func TestRefreshNeedsNoWebhookSecret(t *testing.T) {
 		t.Errorf("stdout: got\n%s\nwant the plan with 198.51.100.1 added", out.String())
 	}
 }
-
