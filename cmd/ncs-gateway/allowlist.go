@@ -62,7 +62,7 @@ func lockStateDir(ctx context.Context, dir string, wait time.Duration) (func(), 
 	defer cancel()
 	unlock, err := refresh.LockDir(ctx, dir)
 	if errors.Is(err, refresh.ErrLocked) {
-		return nil, fmt.Errorf("state_dir %s is held by another ncs-gateway process (a daemon starting up, or another one-shot); try again in a moment: %w", dir, err)
+		return nil, fmt.Errorf("state_dir %s is held by another ncs-gateway process (a daemon starting up or without its control socket, or another one-shot); try again in a moment: %w", dir, err)
 	}
 	return unlock, err
 }

@@ -132,8 +132,12 @@ func (c *controlServer) Start() error {
 	return nil
 }
 
-// Serve answers until Shutdown.
+// Serve answers until Shutdown; without a socket (Start failed) it
+// returns at once.
 func (c *controlServer) Serve() error {
+	if c.ln == nil {
+		return nil
+	}
 	if err := c.srv.Serve(c.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("control socket: %w", err)
 	}

@@ -117,10 +117,9 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	defer stopCtl()
 	ctl := newControlServer(ctlCtx, cfg.Admin.ControlSocket, ref, fw.Backend(), src, log)
 	if err := ctl.Start(); err != nil {
-		_ = adm.Shutdown(context.Background())
-		_ = hook.Shutdown(context.Background())
-		_ = pub.Close(context.Background())
-		return err
+		// Notifications matter more: run on. One-shots then find state_dir
+		// locked and change nothing beside this daemon.
+		log.Error("control socket unavailable: -refresh, -status and -remove-firewall cannot reach this daemon", zap.Error(err))
 	}
 
 	// SIGHUP means "refresh now"; catch it before READY so an early reload
