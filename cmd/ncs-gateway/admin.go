@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
@@ -25,10 +26,9 @@ type publisherState interface {
 
 // statusSource assembles /readyz and /status from the running components.
 type statusSource struct {
-	cfg          Config
-	ref          *refresher
-	pub          publisherState
-	fetchEnabled bool
+	cfg Config
+	ref *refresh.Refresher
+	pub publisherState
 }
 
 // daemonStatus is the JSON of GET /status, read by `ncs-gateway -status`.
@@ -42,20 +42,21 @@ type daemonStatus struct {
 
 // allowlistStatus describes the applied allowlist.
 type allowlistStatus struct {
-	Backend     string         `json:"backend"`
-	Ports       []uint16       `json:"ports"`
-	Addresses   []string       `json:"addresses"`
-	StaticAllow []string       `json:"static_allow"`
-	FetchedAt   *time.Time     `json:"fetched_at,omitempty"`
-	AgeSeconds  float64        `json:"age_seconds"`
-	Source      string         `json:"source,omitempty"`
-	LastRefresh *refreshRecord `json:"last_refresh,omitempty"`
-	StateError  string         `json:"state_error,omitempty"`
+	Backend     string          `json:"backend"`
+	Ports       []uint16        `json:"ports"`
+	Addresses   []string        `json:"addresses"`
+	StaticAllow []string        `json:"static_allow"`
+	FetchedAt   *time.Time      `json:"fetched_at,omitempty"`
+	AgeSeconds  float64         `json:"age_seconds"`
+	Source      string          `json:"source,omitempty"`
+	LastRefresh *refresh.Record `json:"last_refresh,omitempty"`
+	// PersistError: the applied list is not saved to state_dir yet.
+	PersistError string `json:"persist_error,omitempty"`
 }
 
 func (s *statusSource) status(ctx context.Context) daemonStatus {
 	st := daemonStatus{Version: version, NATS: s.pub.Status(ctx)}
-	last, state, err := s.ref.Status()
+	rs := s.ref.Status()
 	al := allowlistStatus{
 		Backend:     s.cfg.Firewall.Backend,
 		Ports:       s.cfg.Firewall.Ports,
@@ -63,34 +64,32 @@ func (s *statusSource) status(ctx context.Context) daemonStatus {
 		Addresses:   []string{},
 		AgeSeconds:  -1,
 	}
-	if err != nil {
-		al.StateError = err.Error()
+	al.PersistError = rs.PersistError
+	if !rs.Last.At.IsZero() {
+		al.LastRefresh = &rs.Last
 	}
-	if !last.At.IsZero() {
-		al.LastRefresh = &last
-	}
-	if state != nil {
-		for _, a := range state.addrs() {
+	if state := rs.State; state != nil {
+		for _, a := range state.Addrs() {
 			al.Addresses = append(al.Addresses, a.String())
 		}
 		fetched := state.FetchedAt
 		al.FetchedAt, al.AgeSeconds, al.Source = &fetched, time.Since(fetched).Seconds(), state.Source
 	}
 	st.Allowlist = al
-	st.NotReady = s.notReady(state)
+	st.NotReady = s.notReady(rs)
 	st.Ready = len(st.NotReady) == 0
 	return st
 }
 
 // notReady lists why the gateway cannot take Agora's notifications now,
-// from the persisted allowlist state and the publisher's local view: no
-// request to NATS, so /readyz stays cheap for probes.
-func (s *statusSource) notReady(state *allowState) []string {
+// from the applied allowlist (in memory, whatever state_dir holds) and the
+// publisher's local view: no request to NATS, so /readyz stays cheap.
+func (s *statusSource) notReady(rs refresh.Status) []string {
 	var why []string
 	if !s.pub.Ready() {
 		why = append(why, "nats: disconnected and the spool cannot take notifications")
 	}
-	if s.cfg.Firewall.Backend != "none" && s.fetchEnabled && (state == nil || len(state.Entries) == 0) {
+	if s.cfg.Firewall.Backend != "none" && rs.FetchEnabled && (rs.State == nil || len(rs.State.Entries) == 0) {
 		why = append(why, "allowlist: no NCS address applied yet; the webhook ports are open only to static_allow (secure default) until a refresh succeeds")
 	}
 	return why
@@ -109,8 +108,7 @@ func newAdminServer(listen string, reg *prometheus.Registry, src *statusSource, 
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		_, state, _ := src.ref.Status()
-		why := src.notReady(state)
+		why := src.notReady(src.ref.Status())
 		code := http.StatusOK
 		if len(why) > 0 {
 			code = http.StatusServiceUnavailable

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
@@ -184,16 +185,8 @@ func buildEverything(t *testing.T, path string) {
 	if err := pc.Validate(); err != nil {
 		t.Errorf("publish.Config.Validate: %v", err)
 	}
-	fw, err := newFirewall(cfg, nopLogger())
-	if err != nil {
-		t.Fatalf("newFirewall: %v", err)
-	}
-	fetch, err := newFetcher(cfg, s, nopLogger())
-	if err != nil {
-		t.Errorf("newFetcher: %v", err)
-	}
-	if _, err := newRefresher(cfg, fetch, fw, newGatewayMetrics(newRegistry()), nopLogger()); err != nil {
-		t.Errorf("newRefresher: %v", err)
+	if _, _, err := newAllowlist(cfg, s, refresh.NewMetrics(newRegistry()), nopLogger()); err != nil {
+		t.Errorf("newAllowlist (firewall, fetcher, refresher): %v", err)
 	}
 }
 

@@ -61,6 +61,9 @@ type WebhookConfig struct {
 // AdminConfig is the listener for health, readiness, metrics and status.
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// ControlSocket is the unix socket through which -refresh, -status and
+	// -remove-firewall reach the running daemon.
+	ControlSocket string `yaml:"control_socket"`
 }
 
 // NATSConfig says where notifications are published and how.
@@ -144,7 +147,7 @@ func defaultConfig() Config {
 			MaxNotifyAge:    webhook.DefaultMaxNotifyAge,
 			MaxNotifyFuture: webhook.DefaultMaxNotifyFuture,
 		},
-		Admin: AdminConfig{Listen: "127.0.0.1:9464"},
+		Admin: AdminConfig{Listen: "127.0.0.1:9464", ControlSocket: "/run/ncs-gateway/control.sock"},
 		NATS: NATSConfig{
 			EmbeddedListen:       publish.DefaultEmbeddedListen,
 			EmbeddedSyncInterval: publish.DefaultEmbeddedSyncInterval,
@@ -216,7 +219,7 @@ func (c *Config) resolvePaths(dir string) {
 		dir = abs
 	}
 	paths := []*string{
-		&c.StateDir, &c.Webhook.TLSCertFile, &c.Webhook.TLSKeyFile, &c.Webhook.SecretsFile,
+		&c.StateDir, &c.Admin.ControlSocket, &c.Webhook.TLSCertFile, &c.Webhook.TLSKeyFile, &c.Webhook.SecretsFile,
 		&c.NATS.CredsFile, &c.NATS.PasswordFile, &c.NATS.TokenFile, &c.NATS.NKeySeedFile,
 		&c.NATS.TLSCAFile, &c.NATS.TLSCertFile, &c.NATS.TLSKeyFile,
 		&c.NCS.CustomerIDFile, &c.NCS.CustomerSecretFile,

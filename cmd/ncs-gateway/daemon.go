@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,11 +11,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
@@ -45,9 +44,16 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
+	// This process owns the kernel rules and state_dir until it exits;
+	// one-shots go through the control socket meanwhile.
+	unlock, err := lockStateDirForDaemon(ctx, cfg.StateDir, log)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	reg := newRegistry()
-	ref, fw, err := newAllowlist(cfg, secrets, newGatewayMetrics(reg), log)
+	ref, fw, err := newAllowlist(cfg, secrets, refresh.NewMetrics(reg), log)
 	if err != nil {
 		return err
 	}
@@ -93,11 +99,20 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("start webhook server: %w", err)
 	}
-	adm := newAdminServer(cfg.Admin.Listen, reg, &statusSource{cfg: cfg, ref: ref, pub: pub, fetchEnabled: ref.fetch != nil}, log)
+	src := &statusSource{cfg: cfg, ref: ref, pub: pub}
+	adm := newAdminServer(cfg.Admin.Listen, reg, src, log)
 	if err := adm.Start(); err != nil {
 		_ = hook.Shutdown(context.Background())
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("start admin server: %w", err)
+	}
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	defer stopCtl()
+	ctl := newControlServer(ctlCtx, cfg.Admin.ControlSocket, ref, fw.Backend(), src, log)
+	if err := ctl.Start(); err != nil {
+		// Notifications matter more: run on. One-shots then find state_dir
+		// locked and change nothing beside this daemon.
+		log.Error("control socket unavailable: -refresh, -status and -remove-firewall cannot reach this daemon", zap.Error(err))
 	}
 
 	// SIGHUP means "refresh now"; catch it before READY so an early reload
@@ -125,7 +140,8 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		log.Info("webhook tls certificate reloaded")
 	}
 	g.Go(func() error { return scheduleRefreshes(gctx, cfg.NCS.Schedule, ref, hup, onHUP, log) })
-	g.Go(func() error { return reconcileLoop(gctx, cfg.Firewall.ReconcileInterval, ref, fw, log) })
+	g.Go(func() error { return ref.Run(gctx, cfg.Firewall.ReconcileInterval) })
+	g.Go(ctl.Serve)
 	g.Go(func() error { return watchdogLoop(gctx, log) })
 
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
@@ -142,6 +158,9 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	if err := hook.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop webhook server: %w", err))
 	}
+	if err := ctl.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop control socket: %w", err))
+	}
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, err)
 	}
@@ -153,72 +172,6 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	}
 	log.Info("stopped; the firewall rules stay in place")
 	return errors.Join(errs...)
-}
-
-// scheduleRefreshes refreshes once at start, then on the cron schedule and
-// on SIGHUP (after onHUP, which reloads the TLS certificate), until ctx
-// ends. Refresh itself never overlaps. With no Agora endpoint configured
-// there is nothing to fetch.
-func scheduleRefreshes(ctx context.Context, spec string, ref *refresher, hup <-chan os.Signal, onHUP func(), log *zap.Logger) error {
-	if ref.fetch == nil {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-hup:
-				onHUP()
-				log.Info("SIGHUP: no allowlist refresh, ncs.endpoints is empty")
-			}
-		}
-	}
-	clog := cronLogger{log.Named("cron")}
-	c := cron.New(cron.WithParser(cronParser), cron.WithChain(cron.Recover(clog), cron.SkipIfStillRunning(clog)))
-	if _, err := c.AddFunc(spec, func() { _, _ = ref.Refresh(ctx, refreshOptions{}) }); err != nil {
-		return fmt.Errorf("schedule refresh: %w", err)
-	}
-	c.Start()
-	defer func() { <-c.Stop().Done() }()
-
-	_, _ = ref.Refresh(ctx, refreshOptions{}) // errors are logged and counted inside
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			onHUP()
-			log.Info("SIGHUP: refreshing the allowlist now")
-			_, _ = ref.Refresh(ctx, refreshOptions{})
-		}
-	}
-}
-
-// reconcileLoop puts our firewall state back if someone else changed it:
-// as soon as fw's Watch reports a change, and on every tick as a backstop.
-func reconcileLoop(ctx context.Context, every time.Duration, ref *refresher, fw firewall.Firewall, log *zap.Logger) error {
-	changed := make(chan struct{}, 1)
-	watched := make(chan error, 1)
-	go func() {
-		watched <- fw.Watch(ctx, func() {
-			select {
-			case changed <- struct{}{}:
-			default: // a Reconcile is already due
-			}
-		})
-	}()
-	defer func() { <-watched }() // Watch returns when ctx ends
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-changed:
-		}
-		if err := ref.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			log.Error("reconcile firewall", zap.Error(err))
-		}
-	}
 }
 
 // watchdogLoop pings systemd's watchdog at half its interval, if it is on.
@@ -240,72 +193,6 @@ func watchdogLoop(ctx context.Context, log *zap.Logger) error {
 	}
 }
 
-// refreshOnce is `-refresh`: the daemon's own Refresh, run once, its plan
-// printed. The file lock keeps it from racing the running daemon, which
-// adopts the result at its next reconcile.
-func refreshOnce(ctx context.Context, cfg Config, secrets Secrets, opts refreshOptions, stdout io.Writer, log *zap.Logger) error {
-	var p problemList
-	secrets.check(cfg, &p)
-	if err := p.err("(secrets)"); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	ref, fw, err := newAllowlist(cfg, secrets, newGatewayMetrics(newRegistry()), log)
-	if err != nil {
-		return err
-	}
-	if ref.fetch == nil {
-		return errors.New("refresh: ncs.endpoints is empty, there is nothing to fetch")
-	}
-	plan, err := ref.Refresh(ctx, opts)
-	if plan != nil {
-		plan.print(stdout)
-	}
-	if err != nil {
-		return err
-	}
-	if opts.DryRun {
-		fmt.Fprintln(stdout, "dry run: nothing changed")
-	} else {
-		fmt.Fprintf(stdout, "applied %d entries with the %s backend\n", len(plan.allowed()), fw.Backend())
-	}
-	return nil
-}
-
-// removeFirewall is `-remove-firewall`: it removes all that we created.
-func removeFirewall(ctx context.Context, cfg Config, stdout io.Writer, log *zap.Logger) error {
-	fw, err := newFirewall(cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := fw.Remove(ctx); err != nil {
-		return fmt.Errorf("remove firewall: %w", err)
-	}
-	fmt.Fprintf(stdout, "removed ncs-gateway's %s rules; ports %v are open to everyone again (stop the daemon first, or it puts them back)\n",
-		fw.Backend(), cfg.Firewall.Ports)
-	return nil
-}
-
-// newAllowlist builds the refresher with its firewall backend and Agora
-// client, as the daemon and -refresh both use them.
-func newAllowlist(cfg Config, s Secrets, m *gatewayMetrics, log *zap.Logger) (*refresher, firewall.Firewall, error) {
-	fw, err := newFirewall(cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	fetch, err := newFetcher(cfg, s, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	ref, err := newRefresher(cfg, fetch, fw, m, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ref, fw, nil
-}
-
 func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
 	fw, err := firewall.New(firewallConfig(cfg), log)
 	if err != nil {
@@ -316,7 +203,7 @@ func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
 
 // newFetcher returns nil, nil when no endpoint is configured: the allowlist
 // is then static_allow alone.
-func newFetcher(cfg Config, s Secrets, log *zap.Logger) (ipFetcher, error) {
+func newFetcher(cfg Config, s Secrets, log *zap.Logger) (refresh.Fetcher, error) {
 	if len(cfg.NCS.Endpoints) == 0 {
 		return nil, nil
 	}

@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -65,11 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	fs.StringVar(&f.config, "config", "/etc/ncs-gateway/ncs-gateway.yaml", "configuration `file`")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration and secrets, then exit (touches neither the kernel, the network nor NATS)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
-	fs.BoolVar(&f.refresh, "refresh", false, "fetch Agora's NCS IP list once, apply it to the firewall, print the changes and exit")
+	fs.BoolVar(&f.refresh, "refresh", false, "fetch Agora's NCS IP list once, apply it to the firewall (through the running daemon if there is one), print the changes and exit")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "with -refresh: print the plan and change nothing")
 	fs.BoolVar(&f.force, "force", false, "with -refresh: accept a list that shrinks by more than firewall.max_shrink")
 	fs.BoolVar(&f.removeFirewall, "remove-firewall", false, "remove every table, chain, rule and set ncs-gateway created, then exit")
-	fs.BoolVar(&f.status, "status", false, "print the running daemon's allowlist, refresh, spool and NATS state (from its admin endpoint)")
+	fs.BoolVar(&f.status, "status", false, "print the running daemon's allowlist, refresh, spool and NATS state (through its control socket)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 	switch {
 	case f.status:
-		return printStatus(ctx, cfg, stdout)
+		return statusCmd(ctx, cfg, stdout)
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
@@ -119,9 +121,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	defer func() { _ = log.Sync() }()
 	switch {
 	case f.refresh:
-		return refreshOnce(ctx, cfg, secrets, refreshOptions{DryRun: f.dryRun, Force: f.force}, stdout, log)
+		return refreshCmd(ctx, cfg, secrets, refresh.Options{DryRun: f.dryRun, Force: f.force}, stdout, log)
 	case f.removeFirewall:
-		return removeFirewall(ctx, cfg, stdout, log)
+		return removeFirewallCmd(ctx, cfg, stdout, log)
 	}
 	return runDaemon(ctx, cfg, secrets, log)
 }

@@ -78,11 +78,16 @@ func (s Secrets) check(cfg Config, p *problemList) {
 	if len(s.WebhookSecrets) == 0 {
 		p.add("webhook.secrets_file", "no webhook secret: set webhook.secrets_file (one per line), "+envPrefix+"WEBHOOK_SECRETS=\"s1,s2\", or the systemd credential webhook-secrets")
 	}
-	if len(cfg.NCS.Endpoints) > 0 && (s.CustomerID == "" || s.CustomerSecret == "") {
-		p.add("ncs.customer_id_file", "no Agora REST credentials: set "+envPrefix+"CUSTOMER_ID and "+envPrefix+"CUSTOMER_SECRET, ncs.customer_id_file and ncs.customer_secret_file, or the systemd credentials customer-id and customer-secret (or set ncs.endpoints: [] to manage no allowlist)")
-	}
+	s.checkAgora(cfg, p)
 	if cfg.NATS.PasswordFile != "" && cfg.NATS.User == "" {
 		p.add("nats.user", "nats.password_file is set but nats.user is empty")
+	}
+}
+
+// checkAgora reports missing Agora REST credentials: all a -refresh needs.
+func (s Secrets) checkAgora(cfg Config, p *problemList) {
+	if len(cfg.NCS.Endpoints) > 0 && (s.CustomerID == "" || s.CustomerSecret == "") {
+		p.add("ncs.customer_id_file", "no Agora REST credentials: set "+envPrefix+"CUSTOMER_ID and "+envPrefix+"CUSTOMER_SECRET, ncs.customer_id_file and ncs.customer_secret_file, or the systemd credentials customer-id and customer-secret (or set ncs.endpoints: [] to manage no allowlist)")
 	}
 }
 

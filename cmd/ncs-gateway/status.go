@@ -70,8 +70,8 @@ func (st daemonStatus) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  last refresh: %s, %s\n", r.At.Format(time.RFC3339), result)
 	}
-	if al.StateError != "" {
-		fmt.Fprintf(w, "  state file: %s\n", al.StateError)
+	if al.PersistError != "" {
+		fmt.Fprintf(w, "  NOT SAVED to state_dir (retried at every reconcile): %s\n", al.PersistError)
 	}
 	fmt.Fprintln(w)
 	n := st.NATS

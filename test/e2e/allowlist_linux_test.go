@@ -165,15 +165,16 @@ func testAllowlist(t *testing.T, backend string) {
 	})
 	r.expect("after a failed refresh", b, c6)
 
-	// -refresh from the command line while the daemon runs: the one-shot
-	// applies, prints the change, and the daemon adopts it.
+	// -refresh from the command line while the daemon runs goes through
+	// the daemon's control socket: the daemon applies and the CLI prints
+	// the daemon's plan.
 	r.setIPs(a, b)
 	out, errOut, code = r.g.run("-refresh")
-	if code != 0 || !strings.Contains(out, "added       1 "+a.String()) || !strings.Contains(out, "removed     1 "+c6.String()) {
+	if code != 0 || !strings.Contains(out, "through the running daemon") || !strings.Contains(out, "added       1 "+a.String()) || !strings.Contains(out, "removed     1 "+c6.String()) {
 		t.Fatalf("-refresh: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	r.expect("after -refresh", a, b)
-	time.Sleep(1500 * time.Millisecond) // a reconcile pass must not revert it
+	r.g.waitReconciles(2) // a reconcile pass must not revert it
 	r.expect("after a reconcile pass", a, b)
 
 	// Drift: someone flushes the ruleset; the reconcile loop puts ours back.

@@ -133,12 +133,12 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 		base: fmt.Sprintf(`state_dir: %s
 log: {level: debug, format: json}
 webhook: {listen: "%s", path: /agora/ncs}
-admin: {listen: "127.0.0.1:%d"}
+admin: {listen: "127.0.0.1:%d", control_socket: %s}
 nats:
   url: %q
   embedded_listen: "127.0.0.1:%d"
   publish_timeout: 1s
-`, o.stateDir, net.JoinHostPort(o.listen, strconv.Itoa(hookPort)), adminPort, o.natsURL, natsPort),
+`, o.stateDir, net.JoinHostPort(o.listen, strconv.Itoa(hookPort)), adminPort, filepath.Join(dir, "control.sock"), o.natsURL, natsPort),
 	}
 	g.writeConfig()
 	t.Cleanup(func() {

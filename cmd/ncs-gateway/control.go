@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
+)
+
+// The control socket: while a daemon runs it is the only owner of the
+// kernel rules and of state_dir, and the one-shot commands (-refresh,
+// -status, -remove-firewall) ask it over this unix socket instead of
+// writing beside it. Any local user may connect (the socket is 0666, as
+// tailscale's LocalAPI); the daemon decides from the peer's kernel-checked
+// credentials (SO_PEERCRED) and answers others 403 with the reason.
+
+// refreshReply is the daemon's answer to POST /v1/refresh.
+type refreshReply struct {
+	PID     int           `json:"pid"`
+	Backend string        `json:"backend"`
+	Plan    *refresh.Plan `json:"plan,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
+}
+
+// err is the refresh's error as the daemon reported it.
+func (r refreshReply) err() error {
+	if r.Error == "" {
+		return nil
+	}
+	return &refresh.Error{Reason: r.Reason, Err: errors.New(r.Error)}
+}
+
+// controlServer serves the control socket.
+type controlServer struct {
+	path   string
+	srv    *http.Server
+	ln     net.Listener
+	policy peerPolicy
+	log    *zap.Logger
+}
+
+// newControlServer builds the control API over the daemon's components.
+// ctx bounds the refreshes it runs (the daemon's lifetime, not the
+// request's: an operator's Ctrl-C must not cut an apply in half).
+func newControlServer(ctx context.Context, path string, ref *refresh.Refresher, backend string, src *statusSource, log *zap.Logger) *controlServer {
+	c := &controlServer{path: path, policy: peerPolicy{uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}, log: log.Named("control")}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/refresh", func(w http.ResponseWriter, r *http.Request) {
+		var opts refresh.Options
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&opts); err != nil {
+			http.Error(w, "decode refresh options: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.log.Info("refresh requested over the control socket", zap.Bool("dry_run", opts.DryRun), zap.Bool("force", opts.Force),
+			zap.Uint32("peer_uid", peerFrom(r.Context()).uid))
+		plan, err := ref.Refresh(ctx, opts)
+		reply := refreshReply{PID: os.Getpid(), Backend: backend, Plan: plan}
+		if err != nil {
+			reply.Error, reply.Reason = err.Error(), refresh.Reason(err)
+			if !opts.DryRun {
+				logRefreshFailure(c.log, err)
+			}
+		}
+		writeJSON(w, http.StatusOK, reply)
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, src.status(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/remove-firewall", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, fmt.Sprintf("the daemon (pid %d) is running and enforces the allowlist: it would put the rules back at its next reconcile. Stop it first (systemctl stop ncs-gateway), then run -remove-firewall", os.Getpid()), http.StatusConflict)
+	})
+	c.srv = &http.Server{
+		Handler:           c.authorize(mux),
+		ConnContext:       func(ctx context.Context, conn net.Conn) context.Context { return withPeer(ctx, conn) },
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	return c
+}
+
+// authorize lets root, the daemon's own user and members of its group in.
+func (c *controlServer) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := peerFrom(r.Context())
+		if why := c.policy.refuse(p); why != "" {
+			c.log.Warn("control socket request refused", zap.String("path", r.URL.Path), zap.String("why", why))
+			http.Error(w, "refused: "+why, http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Start binds the socket. A socket file already there is removed if no
+// one answers on it (a daemon that died); one that answers belongs to
+// another daemon, with another state_dir, and is left alone.
+func (c *controlServer) Start() error {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if conn, err := net.DialTimeout("unix", c.path, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("control socket %s: another ncs-gateway daemon answers on it; give each daemon its own admin.control_socket", c.path)
+	}
+	if err := os.Remove(c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("control socket: remove stale %s: %w", c.path, err)
+	}
+	ln, err := net.Listen("unix", c.path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	// Everyone may connect; authorize decides from the peer's credentials.
+	if err := os.Chmod(c.path, 0o666); err != nil {
+		ln.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	c.ln = ln
+	c.log.Info("control socket listening", zap.String("path", c.path))
+	return nil
+}
+
+// Serve answers until Shutdown; without a socket (Start failed) it
+// returns at once.
+func (c *controlServer) Serve() error {
+	if c.ln == nil {
+		return nil
+	}
+	if err := c.srv.Serve(c.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops the server and removes the socket file.
+func (c *controlServer) Shutdown(ctx context.Context) error { return c.srv.Shutdown(ctx) }
+
+// errNoDaemon means no daemon answers on the control socket: the one-shot
+// acts locally.
+var errNoDaemon = errors.New("no daemon on the control socket")
+
+// controlClient is a one-shot's connection to the running daemon.
+type controlClient struct {
+	path string
+	http *http.Client
+}
+
+func newControlClient(path string) *controlClient {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", path)
+	}
+	return &controlClient{path: path, http: &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}}
+}
+
+// do sends one request and decodes a 200 answer into out.
+func (c *controlClient) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = strings.NewReader(string(b))
+	}
+	// A refresh may retry Agora for a while; the daemon bounds it.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://ncs-gateway"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return errNoDaemon
+		}
+		return fmt.Errorf("control socket %s: %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", c.path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the running daemon answered: %s", strings.TrimSpace(string(b)))
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("control socket %s: decode %s: %w", c.path, path, err)
+	}
+	return nil
+}
+
+func (c *controlClient) refresh(ctx context.Context, opts refresh.Options) (refreshReply, error) {
+	var r refreshReply
+	err := c.do(ctx, http.MethodPost, "/v1/refresh", opts, &r)
+	return r, err
+}
+
+func (c *controlClient) status(ctx context.Context) (daemonStatus, error) {
+	var st daemonStatus
+	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+	return st, err
+}
+
+func (c *controlClient) removeFirewall(ctx context.Context) error {
+	var ignored struct{}
+	return c.do(ctx, http.MethodPost, "/v1/remove-firewall", struct{}{}, &ignored)
+}
