@@ -69,9 +69,11 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	if natsURL == "" {
 		sync, _ := publish.ParseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
 		emb, err = publish.StartEmbedded(publish.EmbeddedConfig{
-			Listen:       cfg.NATS.EmbeddedListen,
-			StoreDir:     cfg.StateDir,
-			SyncInterval: sync,
+			Listen:        cfg.NATS.EmbeddedListen,
+			StoreDir:      cfg.StateDir,
+			SyncInterval:  sync,
+			Stream:        cfg.NATS.Stream,
+			SubjectPrefix: cfg.NATS.SubjectPrefix,
 		}, log.Named("nats-server"))
 		if err != nil {
 			return fmt.Errorf("start embedded nats: %w", err)

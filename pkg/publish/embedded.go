@@ -27,19 +27,71 @@ type EmbeddedConfig struct {
 	// ReadyTimeout bounds the wait for the server to accept connections
 	// (default 10s).
 	ReadyTimeout time.Duration
+
+	// Stream and SubjectPrefix are what readers may read (default
+	// DefaultStream and DefaultSubjectPrefix): the gateway alone writes.
+	Stream        string
+	SubjectPrefix string
+	// Users are the consumers allowed in with credentials, read-only. On a
+	// listen address that is not loopback, they (or client certificates)
+	// are the only way in.
+	Users []EmbeddedUser
+	// TLSCertFile and TLSKeyFile make the listener TLS-only; TLSCAFile
+	// then makes every client present a certificate it signed, and such a
+	// client reads without further credentials.
+	TLSCertFile string
+	TLSKeyFile  string
+	TLSCAFile   string
 }
 
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
-	srv *server.Server
+	srv  *server.Server
+	auth *embeddedAuth // the gateway's identity; nil on an open test server
 }
 
 // StartEmbedded starts nats-server in-process with a JetStream file store,
-// routes its logs to log, and waits until it accepts connections.
+// routes its logs to log, and waits until it accepts connections. Only the
+// Publisher given this Embedded writes: other clients read.
 func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 	if cfg.StoreDir == "" {
 		return nil, errors.New("start embedded nats: store dir is empty")
 	}
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if cfg.SubjectPrefix == "" {
+		cfg.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if err := cfg.authCheck(); err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	opts, err := embeddedOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := newEmbeddedAuth()
+	if err != nil {
+		return nil, err
+	}
+	if err := configureAuth(opts, cfg, gw); err != nil {
+		return nil, err
+	}
+	e, err := startServer(opts, cfg.ReadyTimeout, log,
+		zap.Int("reader_users", len(cfg.Users)),
+		zap.Bool("anonymous_read", opts.NoAuthUser != ""),
+		zap.Bool("tls", opts.TLSConfig != nil),
+		zap.Bool("client_certificates", opts.TLSVerify),
+	)
+	if err != nil {
+		return nil, err
+	}
+	e.auth = gw
+	return e, nil
+}
+
+// embeddedOptions are the server options of cfg, without authentication.
+func embeddedOptions(cfg EmbeddedConfig) (*server.Options, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("parse embedded listen address %q: %w", cfg.Listen, err)
@@ -51,11 +103,7 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT // nats-server reads 0 as its default 4222
 	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = 10 * time.Second
-	}
-
-	opts := &server.Options{
+	return &server.Options{
 		ServerName:             "ncs-gateway",
 		Host:                   host,
 		Port:                   port,
@@ -65,6 +113,14 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		SyncInterval:           max(cfg.SyncInterval, 0),
 		NoSigs:                 true, // the daemon owns signal handling
 		DisableJetStreamBanner: true,
+	}, nil
+}
+
+// startServer starts a server with opts, waits until it accepts
+// connections, and logs that it is ready with fields.
+func startServer(opts *server.Options, readyTimeout time.Duration, log *zap.Logger, fields ...zap.Field) (*Embedded, error) {
+	if readyTimeout <= 0 {
+		readyTimeout = 10 * time.Second
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -73,19 +129,19 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 	slog := newServerLogger(log)
 	srv.SetLoggerV2(slog, log.Core().Enabled(zap.DebugLevel), false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(cfg.ReadyTimeout) {
+	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		if f := slog.lastFatal(); f != "" {
 			return nil, fmt.Errorf("start embedded nats server: %s", f)
 		}
-		return nil, fmt.Errorf("start embedded nats server: not ready after %s", cfg.ReadyTimeout)
+		return nil, fmt.Errorf("start embedded nats server: not ready after %s", readyTimeout)
 	}
-	log.Info("embedded nats server ready",
+	log.Info("embedded nats server ready", append([]zap.Field{
 		zap.String("client_url", srv.ClientURL()),
-		zap.String("store_dir", cfg.StoreDir),
+		zap.String("store_dir", opts.StoreDir),
 		zap.Bool("sync_always", opts.SyncAlways),
-	)
+	}, fields...)...)
 	return &Embedded{srv: srv}, nil
 }
 

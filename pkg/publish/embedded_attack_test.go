@@ -136,6 +136,7 @@ func TestEmbeddedRefusesAnonymousWrites(t *testing.T) {
 	}
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
+			t.Parallel() // each waits out its refused request
 			g := startGatewayEmbedded(t, EmbeddedConfig{})
 			_, js := anonymous(t, g.emb.ClientURL())
 			ctx, cancel := context.WithTimeout(context.Background(), attackTimeout)
