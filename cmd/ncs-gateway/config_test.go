@@ -50,8 +50,9 @@ func TestShippedProductionConfigIsTheDefaults(t *testing.T) {
 	}
 }
 
-// TestInvalidConfigs pins the exact operator-facing messages: every problem
-// of a file is reported at once, each with its key.
+// TestInvalidConfigs pins the exact operator-facing messages of
+// -check-config: every problem of a file is reported at once, each with its
+// key, whichever package's Validate found it.
 func TestInvalidConfigs(t *testing.T) {
 	tests := []struct {
 		file string
@@ -88,7 +89,8 @@ func TestInvalidConfigs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			_, err := loadConfig(filepath.Join("testdata", tt.file), env())
+			var out strings.Builder
+			err := run(context.Background(), []string{"-config", filepath.Join("testdata", tt.file), "-check-config"}, &out, &out, checkEnv)
 			if err == nil {
 				t.Fatal("got no error, want problems")
 			}

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,17 +33,17 @@ const shutdownGrace = 15 * time.Second
 func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger) error {
 	var p problemList
 	secrets.check(cfg, &p)
-	if err := p.err("(secrets)"); err != nil {
+	checkComponents(cfg, secrets, &p)
+	if err := p.err("(config and secrets)"); err != nil {
 		return err
+	}
+	for _, w := range configWarnings(cfg) {
+		log.Warn("config warning", zap.String("warning", w))
 	}
 	log.Info("starting ncs-gateway", zap.String("version", version),
 		zap.Any("config", cfg.effective()), zap.Stringer("secrets", secrets))
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
-	}
-	if cfg.Firewall.Backend != "none" && !portListed(cfg.Webhook.Listen, cfg.Firewall.Ports) {
-		log.Warn("webhook.listen's port is not in firewall.ports: the allowlist does not protect it (fine only behind a proxy)",
-			zap.String("listen", cfg.Webhook.Listen), zap.Any("ports", cfg.Firewall.Ports))
 	}
 
 	reg := newRegistry()
@@ -67,14 +65,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	var emb *publish.Embedded
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		sync, _ := publish.ParseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
-		emb, err = publish.StartEmbedded(publish.EmbeddedConfig{
-			Listen:        cfg.NATS.EmbeddedListen,
-			StoreDir:      cfg.StateDir,
-			SyncInterval:  sync,
-			Stream:        cfg.NATS.Stream,
-			SubjectPrefix: cfg.NATS.SubjectPrefix,
-		}, log.Named("nats-server"))
+		emb, err = publish.StartEmbedded(embeddedConfig(cfg, secrets), log.Named("nats-server"))
 		if err != nil {
 			return fmt.Errorf("start embedded nats: %w", err)
 		}
@@ -303,7 +294,7 @@ func newAllowlist(cfg Config, s Secrets, m *gatewayMetrics, log *zap.Logger) (*r
 }
 
 func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
-	fw, err := firewall.New(firewall.Config{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports}, log.Named("firewall"))
+	fw, err := firewall.New(firewallConfig(cfg), log.Named("firewall"))
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
 	}
@@ -316,14 +307,7 @@ func newFetcher(cfg Config, s Secrets, log *zap.Logger) (ipFetcher, error) {
 	if len(cfg.NCS.Endpoints) == 0 {
 		return nil, nil
 	}
-	c, err := ncsip.New(ncsip.Config{
-		Endpoints:      cfg.NCS.Endpoints,
-		CustomerID:     s.CustomerID,
-		CustomerSecret: s.CustomerSecret,
-		Timeout:        cfg.NCS.Timeout,
-		AllowPrivate:   cfg.Firewall.AllowPrivate,
-		UserAgent:      "ncs-gateway/" + version,
-	}, log)
+	c, err := ncsip.New(ncsipConfig(cfg, s), log)
 	if err != nil {
 		return nil, fmt.Errorf("ncs client: %w", err)
 	}
@@ -364,22 +348,10 @@ func webhookConfig(cfg Config, s Secrets) webhook.Config {
 		MaxBodyBytes:   cfg.Webhook.MaxBodyBytes,
 		MaxConnections: cfg.Webhook.MaxConnections,
 		SubjectPrefix:  cfg.NATS.SubjectPrefix,
-	}
-}
 
-// portListed reports whether listen's port is one of ports.
-func portListed(listen string, ports []uint16) bool {
-	i := strings.LastIndex(listen, ":")
-	n, err := strconv.ParseUint(listen[i+1:], 10, 16)
-	if err != nil {
-		return false
+		MaxNotifyAge:    cfg.Webhook.MaxNotifyAge,
+		MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
 	}
-	for _, p := range ports {
-		if uint64(p) == n {
-			return true
-		}
-	}
-	return false
 }
 
 // cronLogger adapts zap to robfig/cron's logger.

@@ -125,33 +125,3 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 	return runDaemon(ctx, cfg, secrets, log)
 }
-
-// checkConfig validates what the daemon would need and builds (without
-// starting) every component, so a config that passes starts. Problems of
-// the file and of the secrets are reported together.
-func checkConfig(cfg Config, loadErr error, path string, lookup func(string) (string, bool), stdout io.Writer) error {
-	var p problemList
-	if loadErr != nil {
-		var ce *configError
-		if !errors.As(loadErr, &ce) {
-			return loadErr // unreadable or not YAML: nothing more to check
-		}
-		p = ce.problems
-	}
-	s, err := loadSecrets(cfg, lookup)
-	if err != nil {
-		p.add("", fmt.Sprintf("load secrets: %v", err))
-	}
-	s.check(cfg, &p)
-	if err := p.err(path); err != nil {
-		return err
-	}
-	if _, err := newFirewall(cfg, nopLogger()); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	if _, err := newFetcher(cfg, s, nopLogger()); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	fmt.Fprintf(stdout, "config %s: ok (%s)\n", path, s)
-	return nil
-}

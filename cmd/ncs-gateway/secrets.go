@@ -20,12 +20,15 @@ type Secrets struct {
 	CustomerSecret string
 	NATSPassword   string
 	NATSToken      string
+	// EmbeddedPasswords are the passwords of nats.embedded_users, in the
+	// same order ("" for an nkey user), read from each user's password_file.
+	EmbeddedPasswords []string
 }
 
 // String never prints a secret, so a Secrets value is safe in any log line.
 func (s Secrets) String() string {
-	return fmt.Sprintf("webhook_secrets=%d customer_id=%t customer_secret=%t nats_password=%t nats_token=%t",
-		len(s.WebhookSecrets), s.CustomerID != "", s.CustomerSecret != "", s.NATSPassword != "", s.NATSToken != "")
+	return fmt.Sprintf("webhook_secrets=%d customer_id=%t customer_secret=%t nats_password=%t nats_token=%t embedded_passwords=%d",
+		len(s.WebhookSecrets), s.CustomerID != "", s.CustomerSecret != "", s.NATSPassword != "", s.NATSToken != "", len(s.EmbeddedPasswords))
 }
 
 // secretSource names where one secret may come from.
@@ -55,6 +58,18 @@ func loadSecrets(cfg Config, lookup func(string) (string, bool)) (Secrets, error
 	s.CustomerSecret = strings.TrimSpace(read(secretSource{envPrefix + "CUSTOMER_SECRET", cfg.NCS.CustomerSecretFile, "customer-secret"}))
 	s.NATSPassword = strings.TrimSpace(read(secretSource{envPrefix + "NATS_PASSWORD", cfg.NATS.PasswordFile, "nats-password"}))
 	s.NATSToken = strings.TrimSpace(read(secretSource{envPrefix + "NATS_TOKEN", cfg.NATS.TokenFile, "nats-token"}))
+	for _, u := range cfg.NATS.EmbeddedUsers {
+		var pw string
+		if u.PasswordFile != "" {
+			b, err := os.ReadFile(u.PasswordFile)
+			if err != nil {
+				// The error names the path, never the content.
+				errs = append(errs, fmt.Errorf("read embedded user password file: %w", err))
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		s.EmbeddedPasswords = append(s.EmbeddedPasswords, pw)
+	}
 	return s, errors.Join(errs...)
 }
 

@@ -12,7 +12,6 @@ package firewall
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -94,39 +93,24 @@ func New(cfg Config, log *zap.Logger) (Firewall, error) {
 	}
 }
 
-// normalize fills defaults and reports every problem at once.
+// normalize fills defaults, drops repeated ports and reports every problem
+// at once (Validate).
 func (c Config) normalize() (Config, error) {
-	var errs []error
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid firewall config: %w", err)
+	}
 	if c.Name == "" {
 		c.Name = DefaultName
-	}
-	if !namePattern.MatchString(c.Name) {
-		errs = append(errs, fmt.Errorf("firewall.name %q: use 1-20 lowercase letters, digits or underscores, starting with a letter", c.Name))
-	}
-	switch c.Backend {
-	case BackendNFTables, BackendIPTables, BackendNone:
-	default:
-		errs = append(errs, fmt.Errorf("firewall.backend %q: use nftables, iptables or none", c.Backend))
-	}
-	if len(c.Ports) == 0 && c.Backend != BackendNone {
-		errs = append(errs, errors.New("firewall.ports: list at least one TCP port (1-65535)"))
 	}
 	seen := make(map[uint16]bool, len(c.Ports))
 	ports := make([]uint16, 0, len(c.Ports))
 	for _, p := range c.Ports {
-		if p == 0 {
-			errs = append(errs, errors.New("firewall.ports: port 0 is not a valid TCP port, use 1-65535"))
-			continue
-		}
 		if !seen[p] {
 			seen[p] = true
 			ports = append(ports, p)
 		}
 	}
 	c.Ports = ports
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("invalid firewall config: %w", errors.Join(errs...))
-	}
 	return c, nil
 }
 

@@ -74,6 +74,10 @@ func (c *Client) attempt(ctx context.Context, endpoint string) (Result, time.Dur
 		}
 		return Result{}, -1, &attemptError{endpoint: endpoint, status: code, kind: kind, detail: status + ": " + err.Error(), cause: err}
 	}
+	if len(res.Addrs) > c.cfg.MaxAddresses {
+		return Result{}, -1, &attemptError{endpoint: endpoint, status: code, kind: errTooMany,
+			detail: fmt.Sprintf("%s: %d addresses, more than ncs.max_addresses (%d)", status, len(res.Addrs), c.cfg.MaxAddresses)}
+	}
 	return res, -1, nil
 }
 
@@ -102,6 +106,9 @@ func (c *Client) statusError(endpoint string, resp *http.Response) (*attemptErro
 		if code == http.StatusServiceUnavailable {
 			retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
+	case code >= 300 && code <= 399:
+		ae.kind = errBadResponse
+		ae.detail = "unexpected status " + ae.detail + " (a redirect, which is never followed so that the credentials go nowhere else: put the final https URL in ncs.endpoints)"
 	default:
 		ae.kind = errBadResponse
 		ae.detail = "unexpected status " + ae.detail

@@ -20,14 +20,18 @@ type Client struct {
 // New checks cfg, reporting every problem at once, and fills its defaults.
 // A nil log discards the client's logs.
 func New(cfg Config, log *zap.Logger) (*Client, error) {
-	if err := cfg.check(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.checkCredentials()); err != nil {
 		return nil, fmt.Errorf("check ncs ip client config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		hc = new(*cfg.HTTPClient) // a copy: the caller's client keeps its own policy
 	}
+	// Never follow a redirect: the request carries the Basic credentials,
+	// and Go re-sends them to the same host on another port or scheme. The
+	// 3xx answer itself is then refused as a bad response.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if log == nil {
 		log = zap.NewNop()
 	}

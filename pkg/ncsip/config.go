@@ -1,12 +1,8 @@
 package ncsip
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -20,15 +16,22 @@ const (
 	DefaultMaxRetryAfter = 10 * time.Second
 	// DefaultUserAgent is sent when Config.UserAgent is empty.
 	DefaultUserAgent = "ncs-gateway/dev"
+	// DefaultMaxAddresses is ncs.max_addresses' default: Agora lists tens
+	// of addresses, so a list in the thousands is not Agora's.
+	DefaultMaxAddresses = 2000
 )
+
+// DefaultEndpoints are Agora's two endpoints of GET /v1/ncs/ip, the
+// default of ncs.endpoints.
+var DefaultEndpoints = []string{"https://api.sd-rtn.com/v1/ncs/ip", "https://api.agora.io/v1/ncs/ip"}
 
 // DefaultBackoff is Agora's recommended wait between attempts.
 var DefaultBackoff = []time.Duration{1 * time.Second, 3 * time.Second, 6 * time.Second}
 
 // Config is what a Client needs; zero values take the defaults above.
 type Config struct {
-	// Endpoints are absolute http(s) URLs of GET /v1/ncs/ip, tried in
-	// order. They must not carry credentials.
+	// Endpoints are absolute https URLs of GET /v1/ncs/ip, tried in
+	// order; http only to a loopback host. They must not carry credentials.
 	Endpoints []string
 	// CustomerID and CustomerSecret are Agora's REST credentials (HTTP
 	// Basic auth), not the webhook secret.
@@ -45,47 +48,16 @@ type Config struct {
 	AllowPrivate bool
 	// MaxBodyBytes bounds an answer; a longer one is a bad response.
 	MaxBodyBytes int64
+	// MaxAddresses is the most addresses an answer may list
+	// (ncs.max_addresses); a longer list is refused. Zero means
+	// DefaultMaxAddresses.
+	MaxAddresses int
 	// UserAgent is sent on every request, e.g. "ncs-gateway/1.2.3".
 	UserAgent string
 	// HTTPClient sends the requests; nil means a client on
-	// http.DefaultTransport (which honours HTTPS_PROXY).
+	// http.DefaultTransport (which honours HTTPS_PROXY). The client uses a
+	// copy of it that follows no redirect.
 	HTTPClient *http.Client
-}
-
-// check reports every problem of cfg at once.
-func (cfg Config) check() error {
-	var errs []error
-	if len(cfg.Endpoints) == 0 {
-		errs = append(errs, errors.New("no endpoint: give at least one URL of GET /v1/ncs/ip"))
-	}
-	for i, e := range cfg.Endpoints {
-		if err := checkEndpoint(e); err != nil {
-			errs = append(errs, fmt.Errorf("endpoint %d: %w", i, err))
-		}
-	}
-	if cfg.CustomerID == "" {
-		errs = append(errs, errors.New("customer id is empty"))
-	} else if strings.Contains(cfg.CustomerID, ":") {
-		errs = append(errs, errors.New("customer id contains a colon, which HTTP Basic auth cannot carry"))
-	}
-	if cfg.CustomerSecret == "" {
-		errs = append(errs, errors.New("customer secret is empty"))
-	}
-	if cfg.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout %s is negative", cfg.Timeout))
-	}
-	for i, b := range cfg.Backoff {
-		if b < 0 {
-			errs = append(errs, fmt.Errorf("backoff %d: %s is negative", i, b))
-		}
-	}
-	if cfg.MaxRetryAfter < 0 {
-		errs = append(errs, fmt.Errorf("max retry-after %s is negative", cfg.MaxRetryAfter))
-	}
-	if cfg.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf("max body bytes %d is negative", cfg.MaxBodyBytes))
-	}
-	return errors.Join(errs...)
 }
 
 // withDefaults fills the zero values and copies the slices, so the caller
@@ -105,32 +77,11 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxAddresses == 0 {
+		cfg.MaxAddresses = DefaultMaxAddresses
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
 	return cfg
-}
-
-// checkEndpoint accepts absolute http(s) URLs without user info: credentials
-// in a URL would end up in error messages and logs.
-func checkEndpoint(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Only the cause: url.Error repeats the raw URL, user info included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("parse url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q is not an http or https URL", u.Redacted())
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%q has no host", u.Redacted())
-	}
-	if u.User != nil {
-		return fmt.Errorf("%q carries user info: pass the credentials separately", u.Redacted())
-	}
-	return nil
 }

@@ -31,6 +31,12 @@ func TestNewDefaults(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
+	// Plain http is fine to loopback (the simulated Agora, a local proxy).
+	for _, e := range []string{"http://127.0.0.1:8080/x", "http://[::1]:8080/x", "http://localhost:8080/x", "https://api.agora.io/v1/ncs/ip"} {
+		if err := (Config{Endpoints: []string{e}}).Validate(); err != nil {
+			t.Errorf("Validate(%s): got %v, want nil", e, err)
+		}
+	}
 	ok := Config{Endpoints: []string{"http://127.0.0.1:8080/v1/ncs/ip"}, CustomerID: "id", CustomerSecret: "s3cr3t-value"}
 	tests := []struct {
 		name   string
@@ -38,10 +44,10 @@ func TestNewRejects(t *testing.T) {
 		want   []string // each must appear in the error
 	}{
 		{"no endpoint", func(c *Config) { c.Endpoints = nil }, []string{"no endpoint"}},
-		{"relative URL", func(c *Config) { c.Endpoints = []string{"/v1/ncs/ip"} }, []string{`endpoint 0: "/v1/ncs/ip" is not an http or https URL`}},
+		{"relative URL", func(c *Config) { c.Endpoints = []string{"/v1/ncs/ip"} }, []string{`ncs.endpoints[0]: "/v1/ncs/ip" is not an http or https URL`}},
 		{"ftp URL", func(c *Config) { c.Endpoints = []string{"ftp://x/v1/ncs/ip"} }, []string{"not an http or https URL"}},
 		{"no host", func(c *Config) { c.Endpoints = []string{"https:///v1/ncs/ip"} }, []string{"has no host"}},
-		{"unparsable", func(c *Config) { c.Endpoints = []string{"https://u:pw@h/%zz"} }, []string{"endpoint 0: parse url: invalid URL escape"}},
+		{"unparsable", func(c *Config) { c.Endpoints = []string{"https://u:pw@h/%zz"} }, []string{"ncs.endpoints[0]: parse url: invalid URL escape"}},
 		{"user info", func(c *Config) { c.Endpoints = []string{"https://id:hunter2@api.agora.io/v1/ncs/ip"} },
 			[]string{`"https://id:xxxxx@api.agora.io/v1/ncs/ip" carries user info`}},
 		{"empty id", func(c *Config) { c.CustomerID = "" }, []string{"customer id is empty"}},
@@ -49,9 +55,12 @@ func TestNewRejects(t *testing.T) {
 		{"empty secret", func(c *Config) { c.CustomerSecret = "" }, []string{"customer secret is empty"}},
 		{"negative values", func(c *Config) {
 			c.Timeout, c.Backoff, c.MaxRetryAfter, c.MaxBodyBytes = -1, []time.Duration{1, -1}, -1, -1
-		}, []string{"timeout -1ns is negative", "backoff 1: -1ns is negative", "max retry-after -1ns is negative", "max body bytes -1 is negative"}},
+		}, []string{"ncs.timeout: -1ns is negative", "backoff 1: -1ns is negative", "max retry-after -1ns is negative", "max body bytes -1 is negative"}},
+		{"plain http to another host", func(c *Config) { c.Endpoints = []string{"http://api.agora.io/v1/ncs/ip"} },
+			[]string{`ncs.endpoints[0]: "http://api.agora.io/v1/ncs/ip" is plain http: use https`}},
+		{"max addresses", func(c *Config) { c.MaxAddresses = -1 }, []string{"ncs.max_addresses: -1 is outside"}},
 		{"every problem at once", func(c *Config) { c.Endpoints = []string{"x", "https://ok/"}; c.CustomerID = "" },
-			[]string{"endpoint 0:", "customer id is empty"}},
+			[]string{"ncs.endpoints[0]:", "customer id is empty"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ var (
 	errTimeout     = errors.New("timeout")
 	errNetwork     = errors.New("network error")
 	errBadResponse = errors.New("bad response")
+	errTooMany     = errors.New("too many addresses")
 )
 
 // reasons maps each failure kind to its metric label; Reason walks it in order.
@@ -35,6 +36,7 @@ var reasons = []struct {
 	{errTimeout, "timeout"},
 	{errNetwork, "network"},
 	{errBadResponse, "bad_response"},
+	{errTooMany, "too_many"},
 	{ErrEmpty, "empty"},
 	{context.Canceled, "canceled"},
 	{context.DeadlineExceeded, "timeout"},
@@ -42,7 +44,7 @@ var reasons = []struct {
 
 // Reason returns the metric label of an error from Fetch or Decode: one of
 // unauthorized, not_found, rate_limited, server_error, timeout, network,
-// bad_response, empty or canceled. It returns "" for nil and "network" for an
+// bad_response, too_many, empty or canceled. It returns "" for nil and "network" for an
 // error this package did not make. For a fetch of several attempts the label
 // is the last attempt's.
 func Reason(err error) string {
@@ -65,7 +67,7 @@ func Reason(err error) string {
 // initialised before the first failure.
 func Reasons() []string {
 	return []string{"unauthorized", "not_found", "rate_limited", "server_error",
-		"timeout", "network", "bad_response", "empty", "canceled"}
+		"timeout", "network", "bad_response", "too_many", "empty", "canceled"}
 }
 
 // attemptError is the failure of one HTTP attempt. Its text is written for

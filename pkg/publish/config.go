@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,6 +63,9 @@ const (
 	DefaultPublishTimeout  = 3 * time.Second
 	DefaultSpoolMaxBytes   = 1 << 30
 	DefaultEmbeddedListen  = "127.0.0.1:4222"
+	// DefaultEmbeddedSyncInterval is nats.embedded_sync_interval's default,
+	// as ParseSyncInterval reads it: fsync before every acknowledgement.
+	DefaultEmbeddedSyncInterval = "always"
 )
 
 // DefaultConfig returns the configuration used for every field left zero.
@@ -104,62 +106,6 @@ func (c Config) withDefaults() Config {
 		c.SpoolMaxBytes = d.SpoolMaxBytes
 	}
 	return c
-}
-
-// Validate reports every problem of the configuration at once, naming the
-// operator's YAML key of each. Zero values are valid: they take the defaults.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if c.URL == "" && c.Embedded == nil {
-		bad("nats.url", "set a nats:// URL or use the embedded server")
-	}
-	if c.Stream != "" && strings.ContainsAny(c.Stream, " .*>\t\r\n/\\") {
-		bad("nats.stream", "%q must not contain spaces, '.', '*', '>', '/' or '\\'", c.Stream)
-	}
-	if c.SubjectPrefix != "" && !validSubjectPrefix(c.SubjectPrefix) {
-		bad("nats.subject_prefix", "%q must be dot-separated literal tokens such as agora.ncs", c.SubjectPrefix)
-	}
-	if c.DuplicateWindow < 0 {
-		bad("nats.duplicate_window", "must be positive, got %s", c.DuplicateWindow)
-	}
-	if c.StreamMaxAge < 0 {
-		bad("nats.stream_max_age", "must be positive, got %s", c.StreamMaxAge)
-	}
-	if c.DuplicateWindow > 0 && c.StreamMaxAge > 0 && c.DuplicateWindow > c.StreamMaxAge {
-		bad("nats.duplicate_window", "%s must not exceed nats.stream_max_age %s", c.DuplicateWindow, c.StreamMaxAge)
-	}
-	if c.StreamReplicas < 0 || c.StreamReplicas > 5 {
-		bad("nats.stream_replicas", "must be 1 to 5, got %d", c.StreamReplicas)
-	}
-	if c.PublishTimeout < 0 {
-		bad("nats.publish_timeout", "must be positive, got %s", c.PublishTimeout)
-	}
-	if c.SpoolPath == "" {
-		bad("state_dir", "set a directory for the spool")
-	}
-	if c.SpoolMaxBytes < 0 {
-		bad("spool.max_bytes", "must be positive, got %d", c.SpoolMaxBytes)
-	}
-	if c.User == "" && c.Password != "" {
-		bad("nats.user", "set a user to go with the password")
-	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		bad("nats.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither")
-	}
-	return errors.Join(errs...)
-}
-
-// validSubjectPrefix reports whether p is one or more literal subject tokens.
-func validSubjectPrefix(p string) bool {
-	for tok := range strings.SplitSeq(p, ".") {
-		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
-			return false
-		}
-	}
-	return true
 }
 
 // ParseSyncInterval maps the operator's embedded_sync_interval to

@@ -21,17 +21,22 @@ func TestValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, nil},
 		{"zero values take defaults", func(c *Config) { *c = Config{URL: c.URL, SpoolPath: c.SpoolPath} }, nil},
 		{"embedded without url", func(c *Config) { c.URL = ""; c.Embedded = &Embedded{} }, nil},
-		{"no url", func(c *Config) { c.URL = "" }, []string{"nats.url"}},
+		{"no url: New's concern, not the operator's", func(c *Config) { c.URL = "" }, nil},
+		{"url with credentials", func(c *Config) { c.URL = "nats://u:pw@host:4222" }, []string{"nats.url: must not carry credentials"}},
+		{"stream with slash", func(c *Config) { c.Stream = "AGORA/NCS" }, []string{"nats.stream"}},
+		{"prefix token over 64 bytes", func(c *Config) { c.SubjectPrefix = "agora." + strings.Repeat("n", 65) }, []string{"nats.subject_prefix"}},
+		{"short window", func(c *Config) { c.DuplicateWindow = time.Second }, []string{"nats.duplicate_window"}},
+		{"small spool", func(c *Config) { c.SpoolMaxBytes = 1000 }, []string{"spool.max_bytes"}},
 		{"stream with dot", func(c *Config) { c.Stream = "AGORA.NCS" }, []string{"nats.stream"}},
 		{"wildcard prefix", func(c *Config) { c.SubjectPrefix = "agora.*" }, []string{"nats.subject_prefix"}},
 		{"empty prefix token", func(c *Config) { c.SubjectPrefix = "agora..ncs" }, []string{"nats.subject_prefix"}},
-		{"window over max age", func(c *Config) { c.DuplicateWindow = 200 * time.Hour }, []string{"nats.duplicate_window"}},
+		{"window over max age", func(c *Config) { c.DuplicateWindow = 200 * time.Hour }, []string{"nats.stream_max_age"}},
 		{"negative timeout", func(c *Config) { c.PublishTimeout = -time.Second }, []string{"nats.publish_timeout"}},
 		{"replicas", func(c *Config) { c.StreamReplicas = 7 }, []string{"nats.stream_replicas"}},
 		{"password without user", func(c *Config) { c.Password = "secret" }, []string{"nats.user"}},
 		{"cert without key", func(c *Config) { c.TLSCertFile = "/etc/cert.pem" }, []string{"nats.tls_cert_file"}},
 		{"every problem at once", func(c *Config) {
-			c.URL, c.SpoolPath, c.SpoolMaxBytes = "", "", -1
+			c.URL, c.SpoolPath, c.SpoolMaxBytes = "nats://", "", -1
 		}, []string{"nats.url", "state_dir", "spool.max_bytes"}},
 	}
 	for _, tt := range tests {

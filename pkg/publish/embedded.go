@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -28,20 +27,31 @@ type EmbeddedConfig struct {
 	// (default 10s).
 	ReadyTimeout time.Duration
 
-	// Stream and SubjectPrefix are what readers may read (default
-	// DefaultStream and DefaultSubjectPrefix): the gateway alone writes.
-	Stream        string
-	SubjectPrefix string
-	// Users are the consumers allowed in with credentials, read-only. On a
-	// listen address that is not loopback, they (or client certificates)
-	// are the only way in.
+	// Users are the consumer users (nats.embedded_users), with read-only
+	// rights on Stream and "<SubjectPrefix>.>". On a listen address that is
+	// not loopback, they (or client certificates) are the only way in.
 	Users []EmbeddedUser
-	// TLSCertFile and TLSKeyFile make the listener TLS-only; TLSCAFile
-	// then makes every client present a certificate it signed, and such a
-	// client reads without further credentials.
+	// TLSCertFile and TLSKeyFile make the client listener speak TLS; with
+	// TLSCAFile set, clients must present a certificate it signed, and such
+	// a client reads without further credentials.
 	TLSCertFile string
 	TLSKeyFile  string
 	TLSCAFile   string
+	// Stream and SubjectPrefix are what the read-only permissions cover
+	// (default DefaultStream and DefaultSubjectPrefix): the gateway alone
+	// writes.
+	Stream        string
+	SubjectPrefix string
+}
+
+// EmbeddedUser is one consumer of nats.embedded_users: a user with a
+// password (plaintext or a bcrypt hash "$2a$..."), or a user public nkey
+// whose seed the consumer keeps. It reads the stream and nothing else, like
+// an anonymous local client.
+type EmbeddedUser struct {
+	User     string
+	Password string
+	NKey     string
 }
 
 // Embedded is a running in-process nats-server with JetStream.
@@ -54,17 +64,14 @@ type Embedded struct {
 // routes its logs to log, and waits until it accepts connections. Only the
 // Publisher given this Embedded writes: other clients read.
 func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
-	if cfg.StoreDir == "" {
-		return nil, errors.New("start embedded nats: store dir is empty")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("check embedded nats config: %w", err)
 	}
 	if cfg.Stream == "" {
 		cfg.Stream = DefaultStream
 	}
 	if cfg.SubjectPrefix == "" {
 		cfg.SubjectPrefix = DefaultSubjectPrefix
-	}
-	if err := cfg.authCheck(); err != nil {
-		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
 	opts, err := embeddedOptions(cfg)
 	if err != nil {

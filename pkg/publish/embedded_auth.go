@@ -1,30 +1,13 @@
 package publish
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"strings"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
-
-// EmbeddedUser is a consumer the operator declares on the embedded server.
-// It reads the stream and nothing else, like an anonymous local client.
-// Set User and Password, or NKey alone.
-type EmbeddedUser struct {
-	User string
-	// Password is the plaintext password or, as nats-server accepts, its
-	// bcrypt hash ("$2a$..."). It is a secret.
-	Password string
-	// NKey is the user's public nkey ("U..."); the client signs the
-	// server's nonce with the matching seed.
-	NKey string
-}
 
 // Identities on the embedded server that operators cannot declare.
 const (
@@ -144,44 +127,4 @@ func readerPermissions(stream, prefix string) *server.Permissions {
 			"_INBOX.>", // API replies and delivered messages
 		}},
 	}
-}
-
-// loopbackHost reports whether a listen host accepts loopback clients only.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
-
-// authCheck reports the problems of the embedded server's users and TLS,
-// naming the operator's keys. A listener others can reach needs users or
-// client certificates: it never accepts anonymous clients.
-func (c EmbeddedConfig) authCheck() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	for i, u := range c.Users {
-		key := fmt.Sprintf("nats.embedded_users[%d]", i)
-		switch {
-		case u.NKey != "" && (u.User != "" || u.Password != ""):
-			bad(key, "set user and password_file, or nkey, not both")
-		case u.NKey != "" && !nkeys.IsValidPublicUserKey(u.NKey):
-			bad(key, "nkey must be a user public key (U...)")
-		case u.NKey == "" && (u.User == "" || u.Password == ""):
-			bad(key, "set user and password_file, or nkey")
-		}
-	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		bad("nats.embedded_tls_cert_file", "set both embedded_tls_cert_file and embedded_tls_key_file, or neither")
-	}
-	if c.TLSCAFile != "" && c.TLSCertFile == "" {
-		bad("nats.embedded_tls_ca_file", "needs embedded_tls_cert_file and embedded_tls_key_file")
-	}
-	if host, _, err := net.SplitHostPort(c.Listen); err == nil && !loopbackHost(host) && len(c.Users) == 0 && c.TLSCAFile == "" {
-		bad("nats.embedded_listen", "%q is not loopback: declare nats.embedded_users or nats.embedded_tls_ca_file, so no anonymous client can connect", c.Listen)
-	}
-	return errors.Join(errs...)
 }

@@ -89,7 +89,7 @@ func TestStartEmbeddedErrors(t *testing.T) {
 		cfg  EmbeddedConfig
 		want string
 	}{
-		{"no store dir", EmbeddedConfig{Listen: "127.0.0.1:0"}, "store dir is empty"},
+		{"no store dir", EmbeddedConfig{Listen: "127.0.0.1:0"}, "state_dir: must be set"},
 		{"listen without port", EmbeddedConfig{Listen: "127.0.0.1", StoreDir: t.TempDir()}, "missing port"},
 		{"port out of range", EmbeddedConfig{Listen: "127.0.0.1:70000", StoreDir: t.TempDir()}, "not a port number"},
 		{"port in use", EmbeddedConfig{Listen: busy.Addr().String(), StoreDir: t.TempDir(), ReadyTimeout: time.Second}, "address already in use"},

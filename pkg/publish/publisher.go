@@ -49,6 +49,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, er
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("check publish config: %w", err)
 	}
+	if cfg.URL == "" && cfg.Embedded == nil {
+		return nil, errors.New("check publish config: nats.url: set a nats:// URL or use the embedded server")
+	}
 	sp, err := openSpool(cfg.SpoolPath, cfg.SpoolMaxBytes)
 	if err != nil {
 		return nil, err

@@ -1,11 +1,6 @@
 package webhook
 
-import (
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-)
+import "time"
 
 // Server timeouts. A request must be answered well within Agora's 10 s: the
 // headers and body arrive within readTimeout, the publish context expires
@@ -20,8 +15,22 @@ const (
 	defaultPublishTimeout = 8 * time.Second
 )
 
-// DefaultMaxBodyBytes is the body limit used when Config.MaxBodyBytes is zero.
-const DefaultMaxBodyBytes = 1 << 20
+// Defaults of the operator's webhook.* keys.
+const (
+	// DefaultListen is webhook.listen's default.
+	DefaultListen = ":8443"
+	// DefaultPath is webhook.path's default.
+	DefaultPath = "/agora/ncs"
+	// DefaultMaxBodyBytes is the body limit used when Config.MaxBodyBytes is zero.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxNotifyAge is how old a notification's notifyMs may be
+	// (webhook.max_notify_age); it stays well inside nats.duplicate_window
+	// so that every replay accepted is caught as a duplicate.
+	DefaultMaxNotifyAge = 30 * time.Minute
+	// DefaultMaxNotifyFuture is how far ahead of this host's clock a
+	// notification's notifyMs may be (webhook.max_notify_future).
+	DefaultMaxNotifyFuture = 5 * time.Minute
+)
 
 // DefaultMaxConnections is the cap on open webhook connections used when
 // Config.MaxConnections is zero. Agora needs a few dozen at most; the cap
@@ -58,6 +67,13 @@ type Config struct {
 	// PublishTimeout bounds one Publish call; zero means 8 s. It must stay
 	// below the server's 9 s write timeout.
 	PublishTimeout time.Duration
+	// MaxNotifyAge refuses a notification whose notifyMs is older than
+	// this (webhook.max_notify_age); zero means DefaultMaxNotifyAge.
+	MaxNotifyAge time.Duration
+	// MaxNotifyFuture refuses a notification whose notifyMs is further
+	// ahead than this (webhook.max_notify_future); zero means
+	// DefaultMaxNotifyFuture.
+	MaxNotifyFuture time.Duration
 }
 
 // TLS reports whether the server serves HTTPS.
@@ -74,45 +90,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
 	}
+	if c.MaxNotifyAge == 0 {
+		c.MaxNotifyAge = DefaultMaxNotifyAge
+	}
+	if c.MaxNotifyFuture == 0 {
+		c.MaxNotifyFuture = DefaultMaxNotifyFuture
+	}
 	return c
-}
-
-// validate reports every problem at once, naming the operator's key.
-func (c Config) validate() error {
-	var errs []error
-	if c.Listen == "" {
-		errs = append(errs, errors.New("webhook.listen: must not be empty (e.g. \":8443\")"))
-	}
-	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, ":*?# ") {
-		errs = append(errs, fmt.Errorf("webhook.path: %q must start with / and hold no : * ? # or space", c.Path))
-	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		errs = append(errs, errors.New("webhook.tls_cert_file, webhook.tls_key_file: set both for HTTPS or neither"))
-	}
-	if c.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf("webhook.max_body_bytes: %d must be positive", c.MaxBodyBytes))
-	}
-	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("webhook.max_connections: %d must not be negative (0: %d)", c.MaxConnections, DefaultMaxConnections))
-	}
-	if !validSubjectPrefix(c.SubjectPrefix) {
-		errs = append(errs, fmt.Errorf("nats.subject_prefix: %q must be dot-separated tokens of A-Z a-z 0-9 _ -", c.SubjectPrefix))
-	}
-	if c.PublishTimeout < 0 || c.PublishTimeout >= writeTimeout {
-		errs = append(errs, fmt.Errorf("webhook publish timeout: %s must be between 0 and %s", c.PublishTimeout, writeTimeout))
-	}
-	return errors.Join(errs...)
-}
-
-// validSubjectPrefix reports whether p is one or more safe tokens joined by dots.
-func validSubjectPrefix(p string) bool {
-	if p == "" {
-		return false
-	}
-	for tok := range strings.SplitSeq(p, ".") {
-		if !safeToken(tok) {
-			return false
-		}
-	}
-	return true
 }

@@ -19,14 +19,18 @@ func TestNewServerRejectsConfig(t *testing.T) {
 		{"param path", func(c *Config) { c.Path = "/agora/:id" }, []string{"webhook.path"}},
 		{"cert without key", func(c *Config) { c.TLSCertFile = "/x.pem" }, []string{"webhook.tls_cert_file"}},
 		{"negative body", func(c *Config) { c.MaxBodyBytes = -1 }, []string{"webhook.max_body_bytes"}},
-		{"wildcard prefix", func(c *Config) { c.SubjectPrefix = "agora.>" }, []string{"nats.subject_prefix"}},
+		{"path with space", func(c *Config) { c.Path = "/agora ncs" }, []string{"webhook.path"}},
+		{"listen without port", func(c *Config) { c.Listen = "127.0.0.1" }, []string{"webhook.listen"}},
+		{"tiny body", func(c *Config) { c.MaxBodyBytes = 10 }, []string{"webhook.max_body_bytes: 10 is outside 1024..67108864"}},
+		{"notify age too short", func(c *Config) { c.MaxNotifyAge = time.Second }, []string{"webhook.max_notify_age"}},
+		{"notify future too long", func(c *Config) { c.MaxNotifyFuture = 2 * time.Hour }, []string{"webhook.max_notify_future"}},
 		{"no secrets", func(c *Config) { c.Secrets = nil }, []string{"webhook.secrets"}},
 		{"empty secret", func(c *Config) { c.Secrets = append(c.Secrets, "") }, []string{"webhook.secrets", "secret 1"}},
 		{"publish timeout too long", func(c *Config) { c.PublishTimeout = 9 * time.Second }, []string{"publish timeout"}},
 		{"missing cert file", func(c *Config) { c.TLSCertFile, c.TLSKeyFile = "/nonexistent/c.pem", "/nonexistent/k.pem" },
 			[]string{"load webhook tls certificate"}},
-		{"every problem at once", func(c *Config) { c.Listen, c.Path, c.Secrets, c.SubjectPrefix = "", "", nil, "" },
-			[]string{"webhook.listen", "webhook.path", "webhook.secrets", "nats.subject_prefix"}},
+		{"every problem at once", func(c *Config) { c.Listen, c.Path, c.Secrets = "", "", nil },
+			[]string{"webhook.listen", "webhook.path", "webhook.secrets"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

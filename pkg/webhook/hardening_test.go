@@ -27,7 +27,7 @@ func TestMaxConnectionsConfig(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.MaxConnections = -1
-	err := cfg.withDefaults().validate()
+	err := cfg.Validate()
 	if err == nil || !strings.Contains(err.Error(), "webhook.max_connections") {
 		t.Errorf("negative max connections: got %v, want an error naming webhook.max_connections", err)
 	}

@@ -172,26 +172,3 @@ func TestDeadletterIDDedupes(t *testing.T) {
 		t.Errorf("got %q for two bodies, want different ids", a)
 	}
 }
-
-func TestValidSubjectPrefix(t *testing.T) {
-	tests := []struct {
-		prefix string
-		want   bool
-	}{
-		{"agora.ncs", true},
-		{"agora", true},
-		{"a-b.c_d.9", true},
-		{"", false},
-		{"agora.", false},
-		{".agora", false},
-		{"agora..ncs", false},
-		{"agora.*", false},
-		{"agora.>", false},
-		{"agora ncs", false},
-	}
-	for _, tt := range tests {
-		if got := validSubjectPrefix(tt.prefix); got != tt.want {
-			t.Errorf("validSubjectPrefix(%q): got %v, want %v", tt.prefix, got, tt.want)
-		}
-	}
-}

@@ -52,7 +52,7 @@ type Server struct {
 // builds the server; nothing is bound until Start.
 func NewServer(cfg Config, pub Publisher, log *zap.Logger, m *Metrics) (*Server, error) {
 	cfg = cfg.withDefaults()
-	errs := []error{cfg.validate()}
+	errs := []error{cfg.Validate()}
 	v, err := NewVerifier(cfg.Secrets, cfg.AcceptSHA1)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("webhook.secrets: %w", err))

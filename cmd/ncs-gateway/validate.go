@@ -1,0 +1,273 @@
+package main
+
+import (
+	"cmp"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
+	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
+)
+
+// Bounds of cmd's own keys.
+const (
+	// maxReconcileInterval bounds firewall.reconcile_interval: the periodic
+	// reconcile is the backstop that puts the allowlist back after an
+	// external change the watch missed, so it must not be hours away.
+	maxReconcileInterval = 10 * time.Minute
+	// minStaticAllowBits4 and minStaticAllowBits6 are the broadest
+	// firewall.static_allow entries accepted. An IPv4 /8 (one 256th of the
+	// address space) still fits a private network such as 10.0.0.0/8; an
+	// IPv6 /32 is a whole ISP's allocation, broader than any one site. Any
+	// wider entry opens the port to a large part of the internet while the
+	// allowlist seems to be on.
+	minStaticAllowBits4 = 8
+	minStaticAllowBits6 = 32
+)
+
+// validate records every problem that the config alone shows, without the
+// secrets: cmd's own keys (state_dir, log, admin, schedule, the
+// refresher's firewall.* keys) and the rules that span packages. The
+// packages' own rules run in checkComponents, once the secrets are read.
+func (c *Config) validate(p *problemList) {
+	if c.StateDir == "" {
+		p.add("state_dir", "must be set: everything durable (spool, allowlist, JetStream store) lives there")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		p.add("log.format", fmt.Sprintf("%q is not one of json, console", c.Log.Format))
+	}
+	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+		p.add("admin.listen", fmt.Sprintf("%q is not host:port (%v)", c.Admin.Listen, err))
+	}
+	if c.NATS.URL == "" {
+		if _, err := publish.ParseSyncInterval(c.NATS.EmbeddedSyncInterval); err != nil {
+			p.add("nats.embedded_sync_interval", fmt.Sprintf("%q is neither \"always\" nor a positive duration like 2m", c.NATS.EmbeddedSyncInterval))
+		}
+	}
+	for i, u := range c.NATS.EmbeddedUsers {
+		key := fmt.Sprintf("nats.embedded_users[%d]", i)
+		if u.User != "" && u.PasswordFile == "" {
+			p.add(key, fmt.Sprintf("user %q needs password_file: a password is never written in the config", u.User))
+		}
+		if u.User == "" && u.PasswordFile != "" {
+			p.add(key, "password_file is set but user is empty")
+		}
+	}
+	if len(c.NCS.Endpoints) > 0 {
+		if err := checkSchedule(c.NCS.Schedule, maxRefreshGap); err != nil {
+			p.add("ncs.schedule", err.Error())
+		}
+	}
+
+	// The refresher's keys.
+	if static, err := parseStaticAllow(c.Firewall.StaticAllow); err != nil {
+		p.add("firewall.static_allow", err.Error())
+	} else {
+		for i, pfx := range static {
+			if msg := tooBroad(pfx); msg != "" {
+				p.add(fmt.Sprintf("firewall.static_allow[%d]", i), msg)
+			}
+		}
+	}
+	if c.Firewall.RemoveGrace < 0 || c.Firewall.RemoveGrace > 7*24*time.Hour {
+		p.add("firewall.remove_grace", fmt.Sprintf("%s is outside 0..168h", c.Firewall.RemoveGrace))
+	}
+	if c.Firewall.MinIPs < 1 {
+		p.add("firewall.min_ips", "must be at least 1: an empty list is never applied")
+	}
+	if c.Firewall.MaxShrink <= 0 || c.Firewall.MaxShrink > 1 {
+		p.add("firewall.max_shrink", fmt.Sprintf("%g is outside (0, 1]", c.Firewall.MaxShrink))
+	}
+	if c.Firewall.ReconcileInterval < time.Second || c.Firewall.ReconcileInterval > maxReconcileInterval {
+		p.add("firewall.reconcile_interval", fmt.Sprintf("%s is outside 1s..10m: it is the backstop that puts the allowlist back after an external change", c.Firewall.ReconcileInterval))
+	}
+
+	// Rules that span packages.
+	if c.Firewall.Backend != firewall.BackendNone {
+		if host, port, err := net.SplitHostPort(c.Webhook.Listen); err == nil && !loopbackHost(host) && !portListed(port, c.Firewall.Ports) {
+			p.add("webhook.listen", fmt.Sprintf("%q: port %s is not in firewall.ports %v, so the allowlist does not protect it: "+
+				"add the port to firewall.ports, listen on 127.0.0.1 behind a local TLS proxy, or set firewall.backend: none",
+				c.Webhook.Listen, port, c.Firewall.Ports))
+		}
+	}
+	// A zero is the package's default, so compare what will run.
+	age := cmp.Or(c.Webhook.MaxNotifyAge, webhook.DefaultMaxNotifyAge)
+	future := cmp.Or(c.Webhook.MaxNotifyFuture, webhook.DefaultMaxNotifyFuture)
+	if window := cmp.Or(c.NATS.DuplicateWindow, publish.DefaultDuplicateWindow); age+future >= window {
+		p.add("webhook.max_notify_age", fmt.Sprintf("%s plus webhook.max_notify_future %s must stay below nats.duplicate_window %s, so that every replay accepted is caught as a duplicate",
+			age, future, window))
+	}
+}
+
+// tooBroad explains why a static_allow prefix covers too much of the
+// internet, or returns "".
+func tooBroad(pfx netip.Prefix) string {
+	switch {
+	case pfx.Addr().Is4In6():
+		return fmt.Sprintf("%s is an IPv4-mapped IPv6 prefix, which never matches IPv4 traffic: write it as IPv4", pfx)
+	case pfx.Addr().Is4() && pfx.Bits() < minStaticAllowBits4,
+		pfx.Addr().Is6() && pfx.Bits() < minStaticAllowBits6:
+		return fmt.Sprintf("%s covers everyone or close to it and would turn the allowlist off: list the hosts that need the port (IPv4 /%d or longer, IPv6 /%d or longer)",
+			pfx, minStaticAllowBits4, minStaticAllowBits6)
+	}
+	return ""
+}
+
+// checkComponents records every problem of the packages' configs as the
+// daemon would build them, each package checking its own (Validate), and
+// loads the TLS files the daemon would load. The daemon and -check-config
+// both call it, so a config the check accepts starts.
+func checkComponents(cfg Config, s Secrets, p *problemList) {
+	p.addErr(webhookConfig(cfg, s).Validate())
+	p.addErr(publisherConfig(cfg, s, nil).Validate())
+	if cfg.NATS.URL == "" {
+		p.addErr(embeddedConfig(cfg, s).Validate())
+	}
+	p.addErr(firewallConfig(cfg).Validate())
+	if len(cfg.NCS.Endpoints) > 0 {
+		p.addErr(ncsipConfig(cfg, s).Validate())
+	}
+	checkKeyPair(p, "webhook.tls_cert_file", cfg.Webhook.TLSCertFile, cfg.Webhook.TLSKeyFile)
+	checkKeyPair(p, "nats.tls_cert_file", cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile)
+	checkCA(p, "nats.tls_ca_file", cfg.NATS.TLSCAFile)
+	if cfg.NATS.URL == "" {
+		checkKeyPair(p, "nats.embedded_tls_cert_file", cfg.NATS.EmbeddedTLSCertFile, cfg.NATS.EmbeddedTLSKeyFile)
+		checkCA(p, "nats.embedded_tls_ca_file", cfg.NATS.EmbeddedTLSCAFile)
+	}
+}
+
+// checkKeyPair loads a certificate and its key when both are set (the
+// packages report a lone one).
+func checkKeyPair(p *problemList, key, cert, keyFile string) {
+	if cert == "" || keyFile == "" {
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(cert, keyFile); err != nil {
+		p.add(key, fmt.Sprintf("load the certificate and key: %v", err))
+	}
+}
+
+// checkCA reads a PEM bundle of CA certificates.
+func checkCA(p *problemList, key, file string) {
+	if file == "" {
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		p.add(key, err.Error())
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		p.add(key, fmt.Sprintf("%s holds no PEM certificate", file))
+	}
+}
+
+// configWarnings lists what is allowed but weakens a trust promise. The
+// daemon logs them at start and -check-config prints them.
+func configWarnings(cfg Config) []string {
+	var out []string
+	if host, _, err := net.SplitHostPort(cfg.Admin.Listen); err == nil && !loopbackHost(host) {
+		out = append(out, fmt.Sprintf("admin.listen: %q is reachable from other hosts and /status is unauthenticated (it shows the allowlist, the spool and NATS): bind it to 127.0.0.1 or filter the port", cfg.Admin.Listen))
+	}
+	if cfg.NATS.URL != "" && (len(cfg.NATS.EmbeddedUsers) > 0 || cfg.NATS.EmbeddedTLSCertFile != "" || cfg.NATS.EmbeddedTLSCAFile != "") {
+		out = append(out, "nats.embedded_users, nats.embedded_tls_*: ignored, nats.url is set and no embedded server runs")
+	}
+	secretFiles := []struct{ key, path string }{
+		{"webhook.secrets_file", cfg.Webhook.SecretsFile},
+		{"webhook.tls_key_file", cfg.Webhook.TLSKeyFile},
+		{"ncs.customer_id_file", cfg.NCS.CustomerIDFile},
+		{"ncs.customer_secret_file", cfg.NCS.CustomerSecretFile},
+		{"nats.password_file", cfg.NATS.PasswordFile},
+		{"nats.token_file", cfg.NATS.TokenFile},
+		{"nats.nkey_seed_file", cfg.NATS.NKeySeedFile},
+		{"nats.creds_file", cfg.NATS.CredsFile},
+		{"nats.tls_key_file", cfg.NATS.TLSKeyFile},
+		{"nats.embedded_tls_key_file", cfg.NATS.EmbeddedTLSKeyFile},
+	}
+	for i, u := range cfg.NATS.EmbeddedUsers {
+		secretFiles = append(secretFiles, struct{ key, path string }{fmt.Sprintf("nats.embedded_users[%d].password_file", i), u.PasswordFile})
+	}
+	for _, f := range secretFiles {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			out = append(out, fmt.Sprintf("%s: %s is readable by every user of this host (mode %04o): chmod o-r it", f.key, f.path, fi.Mode().Perm()))
+		}
+	}
+	return out
+}
+
+// loopbackHost reports whether a listen host reaches this host only:
+// "localhost" or a loopback address. An empty host listens everywhere.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// portListed reports whether port (as written in a listen address) is one
+// of ports.
+func portListed(port string, ports []uint16) bool {
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && slices.Contains(ports, uint16(n))
+}
+
+// embeddedConfig is the embedded nats-server's config as the daemon starts it.
+func embeddedConfig(cfg Config, s Secrets) publish.EmbeddedConfig {
+	sync, _ := publish.ParseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
+	users := make([]publish.EmbeddedUser, len(cfg.NATS.EmbeddedUsers))
+	for i, u := range cfg.NATS.EmbeddedUsers {
+		users[i] = publish.EmbeddedUser{User: u.User, NKey: u.NKey}
+		if i < len(s.EmbeddedPasswords) {
+			users[i].Password = s.EmbeddedPasswords[i]
+		}
+	}
+	return publish.EmbeddedConfig{
+		Listen:        cfg.NATS.EmbeddedListen,
+		StoreDir:      cfg.StateDir,
+		SyncInterval:  sync,
+		Users:         users,
+		TLSCertFile:   cfg.NATS.EmbeddedTLSCertFile,
+		TLSKeyFile:    cfg.NATS.EmbeddedTLSKeyFile,
+		TLSCAFile:     cfg.NATS.EmbeddedTLSCAFile,
+		Stream:        cfg.NATS.Stream,
+		SubjectPrefix: cfg.NATS.SubjectPrefix,
+	}
+}
+
+// firewallConfig is the firewall backend's config.
+func firewallConfig(cfg Config) firewall.Config {
+	return firewall.Config{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports}
+}
+
+// ncsipConfig is the Agora client's config.
+func ncsipConfig(cfg Config, s Secrets) ncsip.Config {
+	return ncsip.Config{
+		Endpoints:      cfg.NCS.Endpoints,
+		CustomerID:     s.CustomerID,
+		CustomerSecret: s.CustomerSecret,
+		Timeout:        cfg.NCS.Timeout,
+		MaxAddresses:   cfg.NCS.MaxAddresses,
+		AllowPrivate:   cfg.Firewall.AllowPrivate,
+		UserAgent:      "ncs-gateway/" + version,
+	}
+}
