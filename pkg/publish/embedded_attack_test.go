@@ -45,10 +45,14 @@ func startGatewayEmbedded(t *testing.T, cfg EmbeddedConfig) *gatewayEmbedded {
 	return &gatewayEmbedded{emb: emb, pub: p, js: p.js}
 }
 
+// quietErrors drops the asynchronous permission errors these tests expect,
+// which nats.go would otherwise print.
+var quietErrors = nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+
 // anonymous connects over TCP without credentials, as any local process can.
 func anonymous(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.Timeout(5 * time.Second)}, opts...)...)
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Timeout(5 * time.Second), quietErrors}, opts...)...)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}

@@ -95,7 +95,7 @@ func TestEmbeddedUsers(t *testing.T) {
 	}
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
-			nc, err := nats.Connect(g.localURL(), append([]nats.Option{nats.Timeout(5 * time.Second)}, c.opts...)...)
+			nc, err := nats.Connect(g.localURL(), append([]nats.Option{nats.Timeout(5 * time.Second), quietErrors}, c.opts...)...)
 			if !c.ok {
 				if err == nil {
 					nc.Close()
@@ -140,7 +140,7 @@ func TestEmbeddedClientCertificates(t *testing.T) {
 	})
 	connect := func(opts ...nats.Option) (*nats.Conn, error) {
 		return nats.Connect(strings.Replace(g.localURL(), "nats://", "tls://", 1),
-			append([]nats.Option{nats.Timeout(5 * time.Second), nats.RootCAs(caFile)}, opts...)...)
+			append([]nats.Option{nats.Timeout(5 * time.Second), quietErrors, nats.RootCAs(caFile)}, opts...)...)
 	}
 
 	if nc, err := connect(); err == nil {
