@@ -9,13 +9,10 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
-// Identities on the embedded server that operators cannot declare.
-const (
-	// gatewayInboxPrefix is the inbox of the gateway's own connection.
-	// Readers may subscribe to _INBOX.> only, so they never see the
-	// gateway's acknowledgements nor learn its reply subjects.
-	gatewayInboxPrefix = "_NCS_GATEWAY_INBOX"
-)
+// gatewayInboxPrefix is the inbox of the gateway's own connection. Readers
+// may subscribe to _INBOX.> only, so they never see the gateway's
+// acknowledgements.
+const gatewayInboxPrefix = "_NCS_GATEWAY_INBOX"
 
 // embeddedAuth is the generated identity of the gateway on its embedded
 // server: an nkey pair made at start, held in memory only.
@@ -47,7 +44,7 @@ func (a *embeddedAuth) clientOptions() []nats.Option {
 
 // configureAuth sets the users, permissions and TLS of opts: the gateway
 // may do anything but only in-process; readers (declared users, and
-// anonymous clients where allowed) may only read stream's subjects.
+// anonymous clients where allowed) may only read the stream.
 // Anonymous clients read on a loopback listener, or where every client has
 // presented a certificate the CA signed; elsewhere there are none.
 func configureAuth(opts *server.Options, cfg EmbeddedConfig, gw *embeddedAuth) error {
