@@ -20,6 +20,7 @@ import (
 type publisherState interface {
 	Ready() bool
 	Status(ctx context.Context) publish.Status
+	StreamProblems() []publish.StreamProblem
 }
 
 // statusSource assembles /readyz and /status from the running components.
@@ -114,7 +115,14 @@ func newAdminServer(listen string, reg *prometheus.Registry, src *statusSource, 
 		if len(why) > 0 {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": len(why) == 0, "not_ready": why})
+		// A stream that breaks the contract leaves the gateway ready (the
+		// spool takes every notification; refusing them would lose them
+		// after Agora's 3 retries) but degraded, and says why.
+		var degraded []string
+		for _, p := range src.pub.StreamProblems() {
+			degraded = append(degraded, "nats stream: "+p.String())
+		}
+		writeJSON(w, code, map[string]any{"ready": len(why) == 0, "not_ready": why, "degraded": degraded})
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.status(r.Context()))

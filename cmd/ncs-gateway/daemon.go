@@ -125,7 +125,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		log.Info("webhook tls certificate reloaded")
 	}
 	g.Go(func() error { return scheduleRefreshes(gctx, cfg.NCS.Schedule, ref, hup, onHUP, log) })
-	g.Go(func() error { return reconcileLoop(gctx, cfg.Firewall.ReconcileInterval, ref, log) })
+	g.Go(func() error { return reconcileLoop(gctx, cfg.Firewall.ReconcileInterval, ref, fw, log) })
 	g.Go(func() error { return watchdogLoop(gctx, log) })
 
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
@@ -192,8 +192,20 @@ func scheduleRefreshes(ctx context.Context, spec string, ref *refresher, hup <-c
 	}
 }
 
-// reconcileLoop puts our firewall state back if someone else changed it.
-func reconcileLoop(ctx context.Context, every time.Duration, ref *refresher, log *zap.Logger) error {
+// reconcileLoop puts our firewall state back if someone else changed it:
+// as soon as fw's Watch reports a change, and on every tick as a backstop.
+func reconcileLoop(ctx context.Context, every time.Duration, ref *refresher, fw firewall.Firewall, log *zap.Logger) error {
+	changed := make(chan struct{}, 1)
+	watched := make(chan error, 1)
+	go func() {
+		watched <- fw.Watch(ctx, func() {
+			select {
+			case changed <- struct{}{}:
+			default: // a Reconcile is already due
+			}
+		})
+	}()
+	defer func() { <-watched }() // Watch returns when ctx ends
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -201,9 +213,10 @@ func reconcileLoop(ctx context.Context, every time.Duration, ref *refresher, log
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := ref.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				log.Error("reconcile firewall", zap.Error(err))
-			}
+		case <-changed:
+		}
+		if err := ref.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			log.Error("reconcile firewall", zap.Error(err))
 		}
 	}
 }
@@ -294,7 +307,7 @@ func newAllowlist(cfg Config, s Secrets, m *gatewayMetrics, log *zap.Logger) (*r
 }
 
 func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
-	fw, err := firewall.New(firewallConfig(cfg), log.Named("firewall"))
+	fw, err := firewall.New(firewallConfig(cfg), log)
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // printStatus is `-status`: it asks the running daemon's admin endpoint and
@@ -78,14 +80,50 @@ func (st daemonStatus) print(w io.Writer) {
 		conn = "DISCONNECTED"
 	}
 	fmt.Fprintf(w, "nats %s (%s)\n", n.ServerURL, conn)
+	if n.ConnectedServer != "" {
+		fmt.Fprintf(w, "  server: %s", n.ConnectedServer)
+		if n.ConnectedCluster != "" {
+			fmt.Fprintf(w, " in cluster %s", n.ConnectedCluster)
+		}
+		fmt.Fprintln(w)
+	}
 	if n.StreamError != "" {
 		fmt.Fprintf(w, "  stream %s: unknown (%s)\n", n.Stream, n.StreamError)
 	} else {
 		fmt.Fprintf(w, "  stream %s: %d messages, %d bytes\n", n.Stream, n.StreamMessages, n.StreamBytes)
 	}
+	printStreamPeers(w, n)
 	fmt.Fprintf(w, "  spool: %d messages, %d of %d bytes", n.SpoolDepth, n.SpoolBytes, n.SpoolMaxBytes)
 	if n.SpoolDepth > 0 {
 		fmt.Fprintf(w, ", oldest waiting %s", (time.Duration(n.OldestSpooledAgeSeconds) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintln(w)
+}
+
+// printStreamPeers prints the stream's replicas and contract problems.
+func printStreamPeers(w io.Writer, n publish.Status) {
+	if len(n.StreamPeers) > 0 {
+		leader := n.StreamLeader
+		if leader == "" {
+			leader = "NONE (election in progress?)"
+		}
+		fmt.Fprintf(w, "  leader: %s\n", leader)
+		for _, p := range n.StreamPeers {
+			state := "current"
+			switch {
+			case p.Offline:
+				state = "OFFLINE"
+			case !p.Current:
+				state = fmt.Sprintf("NOT CURRENT (%d behind, last seen %.1fs ago)", p.Lag, p.ActiveSeconds)
+			}
+			role := "replica"
+			if p.Leader {
+				role = "leader "
+			}
+			fmt.Fprintf(w, "    %s %s: %s\n", role, p.Name, state)
+		}
+	}
+	for _, p := range n.StreamProblems {
+		fmt.Fprintf(w, "  STREAM PROBLEM %s\n", p)
+	}
 }

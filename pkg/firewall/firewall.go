@@ -64,6 +64,13 @@ type Firewall interface {
 	// Remove deletes everything the backend created and nothing else. It
 	// succeeds when there is nothing to remove.
 	Remove(ctx context.Context) error
+	// Watch blocks until ctx ends, calling changed soon after the host's
+	// ruleset may have changed under us (at most about a second later),
+	// coalescing bursts, and once at the start. The caller answers with
+	// Reconcile; Watch itself never writes. changed runs on Watch's
+	// goroutine, so it should hand off and return. Watch returns nil when
+	// ctx ends.
+	Watch(ctx context.Context, changed func()) error
 	// Backend returns the backend name ("nftables", "iptables", "none").
 	Backend() string
 }

@@ -193,6 +193,11 @@ func TestNoneBackendLogsPlan(t *testing.T) {
 		if len(entries) != 1 {
 			t.Fatalf("Apply %d: got %d log entries, want 1", i, len(entries))
 		}
+		// New names the logger; callers pass theirs unnamed, so the name
+		// appears once.
+		if got := entries[0].LoggerName; got != "firewall" {
+			t.Errorf("Apply %d: logger name got %q, want %q", i, got, "firewall")
+		}
 		f := entries[0].ContextMap()
 		for key, want := range map[string]int64{"ipv4_count": st.wantV4, "added_count": st.wantAdd, "removed_count": st.wantDel} {
 			if got := f[key]; got != want {

@@ -185,7 +185,9 @@ func prefixes(t testing.TB, ss ...string) []netip.Prefix {
 
 // assertHostClean reads (never writes) the namespace the test started in
 // and fails if anything named after name is there: it would mean a test
-// reached the host's firewall.
+// reached the host's firewall. A listing that fails, or a tool that is
+// missing in strict mode, fails too: an error message holds no trace of
+// anything, so it would pass the check without having looked.
 func assertHostClean(t *testing.T, name string) {
 	t.Helper()
 	cfg := Config{Name: name}
@@ -201,9 +203,18 @@ func assertHostClean(t *testing.T, name string) {
 	}
 	for _, c := range checks {
 		if _, err := exec.LookPath(c.tool); err != nil {
+			if testenv.Strict() {
+				t.Errorf("host namespace: cannot check with %s: %v", c.tool, err)
+			} else {
+				t.Logf("host namespace: not checked with %s: %v", c.tool, err)
+			}
 			continue
 		}
-		out, _ := exec.Command(c.tool, c.args...).CombinedOutput()
+		out, err := exec.Command(c.tool, c.args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("host namespace: %s %s: %v: %s; want a listing to check", c.tool, strings.Join(c.args, " "), err, strings.TrimSpace(string(out)))
+			continue
+		}
 		if strings.Contains(string(out)+"\n", c.bad) {
 			t.Errorf("host namespace: %s %s shows %q, want no trace of the test", c.tool, strings.Join(c.args, " "), c.bad)
 		}

@@ -3,7 +3,6 @@ package firewall
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,8 +11,42 @@ import (
 	"github.com/coreos/go-iptables/iptables"
 )
 
+// iptRunner is what the iptables backend does to one family's rules: the
+// few go-iptables calls it makes, plus iptables-restore, for which
+// go-iptables has no API. It is the seam the map-backed fake of the unit
+// tests replaces; the namespace tests run the real one.
+type iptRunner interface {
+	ChainExists(table, chain string) (bool, error)
+	List(table, chain string) ([]string, error)
+	Exists(table, chain string, rulespec ...string) (bool, error)
+	Delete(table, chain string, rulespec ...string) error
+	ClearAndDeleteChain(table, chain string) error
+	// RestoreNoflush commits an iptables-restore script in one go,
+	// leaving every chain it does not declare as it is.
+	RestoreNoflush(ctx context.Context, script []byte) error
+}
+
+// goIPTables is the real iptRunner: go-iptables and the restore tool of
+// the same variant (nft or legacy).
+type goIPTables struct {
+	*iptables.IPTables
+	restore string // path of iptables-restore or ip6tables-restore
+}
+
+var _ iptRunner = goIPTables{}
+
+// RestoreNoflush runs the restore tool with --noflush, waiting for the
+// xtables lock (iptables-legacy) at most 10 s.
+func (g goIPTables) RestoreNoflush(ctx context.Context, script []byte) error {
+	_, err := runTool(ctx, script, g.restore, "--noflush", "--wait", "10")
+	return err
+}
+
 // repair puts this family's chain and jump in place after quickCheck found
 // them different, and verifies them; it returns what differed, or nil.
+// Someone else's rules are never removed: a rule above our jump is drift
+// because it can accept what our chain would drop, and the repair moves
+// the jump back to the top, above it.
 //
 // quickCheck compares iptables-save text with the lines we write. Only
 // when they differ (drift, first Apply, or a tool that prints rules in
@@ -25,7 +58,7 @@ func (f *iptFamily) repair(ctx context.Context) (drift, err error) {
 	if err != nil || st.drift == nil {
 		return nil, err
 	}
-	if err := f.write(ctx, st.jump); err != nil {
+	if err := f.write(ctx, st); err != nil {
 		return nil, err
 	}
 	after, err := f.check()
@@ -39,12 +72,12 @@ func (f *iptFamily) repair(ctx context.Context) (drift, err error) {
 }
 
 // quickCheck reports whether iptables-save output shows our chain
-// declared, holding exactly our rules, and the jump in INPUT, in the form
-// we write them.
+// declared, holding exactly our rules, and the jump as the first rule of
+// INPUT, in the form we write them.
 func (f *iptFamily) quickCheck(save []byte) bool {
-	var declared, jump bool
+	var declared, jump, seenInput bool
 	var rules []string
-	jumpLine := "-A INPUT " + strings.Join(f.jump, " ")
+	jumpLine := f.jumpLine()
 	for line := range strings.Lines(string(save)) {
 		line = strings.TrimRight(line, "\n")
 		switch {
@@ -52,8 +85,11 @@ func (f *iptFamily) quickCheck(save []byte) bool {
 			declared = true
 		case strings.HasPrefix(line, "-A "+f.chain+" "):
 			rules = append(rules, line)
-		case line == jumpLine:
-			jump = true
+		case strings.HasPrefix(line, "-A INPUT "):
+			if !seenInput {
+				jump = line == jumpLine
+				seenInput = true
+			}
 		}
 	}
 	want := make([]string, len(f.rules))
@@ -63,30 +99,52 @@ func (f *iptFamily) quickCheck(save []byte) bool {
 	return declared && jump && slices.Equal(rules, want)
 }
 
+// jumpLine is the jump as iptables-save and iptables -S print it.
+func (f *iptFamily) jumpLine() string {
+	return "-A INPUT " + restoreLine(f.jump)
+}
+
 // chainState is what check found in one family's filter table.
 type chainState struct {
-	jump  bool  // the jump to our chain is in INPUT
-	drift error // how chain or jump differ from ours; nil when they match
+	jumps     int   // how many jumps to our chain INPUT holds
+	jumpFirst bool  // the first rule of INPUT is our jump
+	drift     error // how chain or jump differ from ours; nil when they match
 }
 
 // check compares our chain and jump with what they should be. Rules are
 // compared with "iptables -C", which compares meaning, not text.
 func (f *iptFamily) check() (chainState, error) {
+	// -S of a missing chain exits 1 (iptables-nft 1.8.9 then wrongly
+	// says "incompatible", so the message is not matched).
+	exists, err := f.ipt.ChainExists("filter", f.chain)
+	if err != nil {
+		return chainState{}, fmt.Errorf("check %s chain %s: %w", f.name, f.chain, err)
+	}
+	if !exists {
+		return chainState{drift: fmt.Errorf("%s chain %s missing", f.name, f.chain)}, nil
+	}
 	lines, err := f.ipt.List("filter", f.chain)
 	if err != nil {
-		// -S of a missing chain exits 1 (iptables-nft 1.8.9 then wrongly
-		// says "incompatible", so the message is not matched).
-		var e *iptables.Error
-		if errors.As(err, &e) && e.ExitStatus() == 1 {
-			return chainState{drift: fmt.Errorf("%s chain %s missing", f.name, f.chain)}, nil
-		}
 		return chainState{}, fmt.Errorf("list %s chain %s: %w", f.name, f.chain, err)
 	}
-	var st chainState
-	// A jump can only exist when the chain does, else -C fails outright.
-	if st.jump, err = f.ipt.Exists("filter", "INPUT", f.jump...); err != nil {
-		return chainState{}, fmt.Errorf("check %s jump: %w", f.name, err)
+	input, err := f.ipt.List("filter", "INPUT")
+	if err != nil {
+		return chainState{}, fmt.Errorf("list %s INPUT: %w", f.name, err)
 	}
+	var st chainState
+	first := ""
+	for _, l := range input {
+		if !strings.HasPrefix(l, "-A ") {
+			continue
+		}
+		if first == "" {
+			first = l
+		}
+		if l == f.jumpLine() {
+			st.jumps++
+		}
+	}
+	st.jumpFirst = first == f.jumpLine()
 	n := 0
 	for _, l := range lines {
 		if strings.HasPrefix(l, "-A ") {
@@ -107,26 +165,35 @@ func (f *iptFamily) check() (chainState, error) {
 			return st, nil
 		}
 	}
-	if !st.jump {
+	switch {
+	case st.jumps == 0:
 		st.drift = fmt.Errorf("%s jump to %s missing from INPUT", f.name, f.chain)
+	case !st.jumpFirst:
+		st.drift = fmt.Errorf("%s jump to %s is not the first rule of INPUT", f.name, f.chain)
 	}
 	return st, nil
 }
 
-// write replaces our chain's rules and adds the jump if absent, in one
-// iptables-restore commit. With --noflush nothing else in the table is
-// touched; a declared chain is created if missing and emptied if present.
-func (f *iptFamily) write(ctx context.Context, jump bool) error {
+// write replaces our chain's rules and puts the jump first in INPUT, in one
+// iptables-restore commit, so no packet sees the chain half written or the
+// jump gone. With --noflush nothing else in the table is touched; a
+// declared chain is created if missing and emptied if present. A jump that
+// is not first is deleted and inserted again at the top; the rules that
+// were above it stay, below it.
+func (f *iptFamily) write(ctx context.Context, st chainState) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", f.chain)
 	for _, r := range f.rules {
 		fmt.Fprintf(&b, "-A %s %s\n", f.chain, restoreLine(r))
 	}
-	if !jump {
+	if !st.jumpFirst {
+		for range st.jumps {
+			fmt.Fprintf(&b, "-D INPUT %s\n", restoreLine(f.jump))
+		}
 		fmt.Fprintf(&b, "-I INPUT 1 %s\n", restoreLine(f.jump))
 	}
 	b.WriteString("COMMIT\n")
-	if _, err := runTool(ctx, b.Bytes(), f.restore, "--noflush", "--wait", "10"); err != nil {
+	if err := f.ipt.RestoreNoflush(ctx, b.Bytes()); err != nil {
 		return fmt.Errorf("write %s chain %s: %w", f.name, f.chain, err)
 	}
 	return nil

@@ -47,22 +47,22 @@ type iptBackend struct {
 	cfg Config
 	log *zap.Logger
 
-	mu       sync.Mutex
-	families []*iptFamily    // nil until first used: New must not run tools
-	setNames map[string]bool // ipsets seen by the last read; nil if unknown
-	applied  *allowlist
+	mu         sync.Mutex
+	families   []*iptFamily    // nil until first used: New must not run tools
+	nftVariant bool            // iptables is iptables-nft, whose changes the nftables monitor reports
+	setNames   map[string]bool // ipsets seen by the last read; nil if unknown
+	applied    *allowlist
 }
 
 // iptFamily is the state of one IP family.
 type iptFamily struct {
-	name    string // "ipv4" or "ipv6", for logs and errors
-	ipt     *iptables.IPTables
-	restore string // iptables-restore or ip6tables-restore
-	save    string // iptables-save or ip6tables-save
-	set     ipsetSpec
-	chain   string
-	rules   [][]string // rule specs of our chain, in order
-	jump    []string   // rule spec of the jump in INPUT
+	name  string // "ipv4" or "ipv6", for logs and errors
+	ipt   iptRunner
+	save  string // iptables-save or ip6tables-save
+	set   ipsetSpec
+	chain string
+	rules [][]string // rule specs of our chain, in order
+	jump  []string   // rule spec of the jump in INPUT
 }
 
 var _ Firewall = (*iptBackend)(nil)
@@ -101,34 +101,45 @@ func (b *iptBackend) setup() error {
 		if err != nil {
 			return fmt.Errorf("find %s-save: %w", f.tool, err)
 		}
-		fam := &iptFamily{
-			name:    f.name,
-			ipt:     ipt,
-			restore: restore,
-			save:    save,
-			set:     ipsetSpec{live: b.cfg.ipsetName(f.suffix), tmp: b.cfg.ipsetName(f.suffix) + "-tmp", family: f.family},
-			chain:   b.cfg.iptablesChain(),
-		}
-		fam.jump = []string{"-j", fam.chain}
-		for ports := range slices.Chunk(b.cfg.Ports, multiportMax) {
-			list := make([]string, len(ports))
-			for i, p := range ports {
-				list[i] = strconv.Itoa(int(p))
-			}
-			fam.rules = append(fam.rules, []string{
-				"-p", "tcp", "-m", "multiport", "--dports", strings.Join(list, ","),
-				"-m", "set", "!", "--match-set", fam.set.live, "src",
-				"-m", "comment", "--comment", b.cfg.Name + " drop unless in allowlist",
-				"-j", "DROP",
-			})
-		}
+		fam := newIPTFamily(b.cfg, f.name, f.suffix, f.family, goIPTables{IPTables: ipt, restore: restore})
+		fam.save = save
 		fams = append(fams, fam)
 	}
 	if _, err := exec.LookPath("ipset"); err != nil {
 		return fmt.Errorf("find ipset: %w", err)
 	}
+	// "iptables v1.8.9 (nf_tables)" or "(legacy)"; Watch polls less when
+	// events report rule changes. A failure only means polling more.
+	out, err := exec.Command("iptables", "--version").Output()
+	b.nftVariant = err == nil && strings.Contains(string(out), "nf_tables")
 	b.families = fams
 	return nil
+}
+
+// newIPTFamily returns one family's state: our chain's rules and jump as
+// we write them, driven through ipt. suffix is "v4" or "v6", family the
+// ipset family ("inet" or "inet6").
+func newIPTFamily(cfg Config, name, suffix, family string, ipt iptRunner) *iptFamily {
+	fam := &iptFamily{
+		name:  name,
+		ipt:   ipt,
+		set:   ipsetSpec{live: cfg.ipsetName(suffix), tmp: cfg.ipsetName(suffix) + "-tmp", family: family},
+		chain: cfg.iptablesChain(),
+	}
+	fam.jump = []string{"-j", fam.chain}
+	for ports := range slices.Chunk(cfg.Ports, multiportMax) {
+		list := make([]string, len(ports))
+		for i, p := range ports {
+			list[i] = strconv.Itoa(int(p))
+		}
+		fam.rules = append(fam.rules, []string{
+			"-p", "tcp", "-m", "multiport", "--dports", strings.Join(list, ","),
+			"-m", "set", "!", "--match-set", fam.set.live, "src",
+			"-m", "comment", "--comment", cfg.Name + " drop unless in allowlist",
+			"-j", "DROP",
+		})
+	}
+	return fam
 }
 
 // Apply swaps the sets to exactly allow, makes sure chain and jump are in

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -104,33 +105,49 @@ func (h *harness) testTraffic(t *testing.T) {
 	}
 }
 
-// driftCase is a change someone else makes to what we own.
+// driftCase is a change someone else makes to what we own, or beside it.
 type driftCase struct {
 	name string
 	cmds [][]string
+	// keep are lines of someone else's that the repair must leave in place:
+	// tool, then the text its output must still contain.
+	keep [][2]string
 }
 
 func driftCases(backend, name string) []driftCase {
 	if backend == BackendNFTables {
 		return []driftCase{
-			{"nft flush ruleset", [][]string{{"nft", "flush", "ruleset"}}},
-			{"table deleted", [][]string{{"nft", "delete", "table", "inet", name}}},
-			{"set flushed", [][]string{{"nft", "flush", "set", "inet", name, nftSetAllow4}}},
-			{"unlisted element added", [][]string{{"nft", "add", "element", "inet", name, nftSetAllow6, "{ 2001:db8::11 }"}}},
-			{"rules flushed", [][]string{{"nft", "flush", "chain", "inet", name, nftChainName}}},
-			{"table made dormant", [][]string{{"nft", "add table inet " + name + " { flags dormant; }"}}},
-			{"chain policy changed", [][]string{{"nft", "add chain inet " + name + " " + nftChainName + " { policy drop; }"}}},
+			{name: "nft flush ruleset", cmds: [][]string{{"nft", "flush", "ruleset"}}},
+			{name: "table deleted", cmds: [][]string{{"nft", "delete", "table", "inet", name}}},
+			{name: "set flushed", cmds: [][]string{{"nft", "flush", "set", "inet", name, nftSetAllow4}}},
+			{name: "unlisted element added", cmds: [][]string{{"nft", "add", "element", "inet", name, nftSetAllow6, "{ 2001:db8::11 }"}}},
+			{name: "rules flushed", cmds: [][]string{{"nft", "flush", "chain", "inet", name, nftChainName}}},
+			{name: "table made dormant", cmds: [][]string{{"nft", "add table inet " + name + " { flags dormant; }"}}},
+			{name: "chain policy changed", cmds: [][]string{{"nft", "add chain inet " + name + " " + nftChainName + " { policy drop; }"}}},
 		}
 	}
 	cfg := Config{Name: name}
 	chain := cfg.iptablesChain()
 	return []driftCase{
-		{"our chain flushed", [][]string{{"iptables", "-F", chain}}},
-		{"jump deleted", [][]string{{"ip6tables", "-D", "INPUT", "-j", chain}}},
-		{"iptables -F", [][]string{{"iptables", "-F"}, {"ip6tables", "-F"}}},
-		{"chain deleted", [][]string{{"iptables", "-D", "INPUT", "-j", chain}, {"iptables", "-F", chain}, {"iptables", "-X", chain}}},
-		{"ipset flushed", [][]string{{"ipset", "flush", cfg.ipsetName("v4")}}},
-		{"unlisted entry added", [][]string{{"ipset", "add", cfg.ipsetName("v6"), "2001:db8::11"}}},
+		{name: "our chain flushed", cmds: [][]string{{"iptables", "-F", chain}}},
+		{name: "jump deleted", cmds: [][]string{{"ip6tables", "-D", "INPUT", "-j", chain}}},
+		{name: "iptables -F", cmds: [][]string{{"iptables", "-F"}, {"ip6tables", "-F"}}},
+		{name: "chain deleted", cmds: [][]string{{"iptables", "-D", "INPUT", "-j", chain}, {"iptables", "-F", chain}, {"iptables", "-X", chain}}},
+		{name: "ipset flushed", cmds: [][]string{{"ipset", "flush", cfg.ipsetName("v4")}}},
+		{name: "unlisted entry added", cmds: [][]string{{"ipset", "add", cfg.ipsetName("v6"), "2001:db8::11"}}},
+		{
+			// What config management does to "open the port": it lands
+			// above our jump and would admit every source.
+			name: "accept inserted above the jump",
+			cmds: [][]string{
+				{"iptables", "-I", "INPUT", "-p", "tcp", "--dport", strconv.Itoa(portGuarded), "-j", "ACCEPT"},
+				{"ip6tables", "-I", "INPUT", "-p", "tcp", "--dport", strconv.Itoa(portGuarded), "-j", "ACCEPT"},
+			},
+			keep: [][2]string{
+				{"iptables-save", "-A INPUT -p tcp -m tcp --dport " + strconv.Itoa(portGuarded) + " -j ACCEPT"},
+				{"ip6tables-save", "-A INPUT -p tcp -m tcp --dport " + strconv.Itoa(portGuarded) + " -j ACCEPT"},
+			},
+		},
 	}
 }
 
@@ -154,7 +171,35 @@ func (h *harness) testDrift(t *testing.T, cases []driftCase) {
 				{"listed v6", c6[0], portGuarded, true},
 				{"unlisted v6", c6[1], portGuarded, false},
 			})
+			for _, k := range tc.keep {
+				if out := h.tp.Server.MustExec(t, k[0], "-t", "filter"); !strings.Contains(out, k[1]) {
+					t.Errorf("%s after repair: got\n%s\nwant the operator's %q kept", k[0], out, k[1])
+				}
+			}
+			if h.fw.Backend() == BackendIPTables {
+				h.expectJumpFirst(t)
+			}
 		})
+	}
+}
+
+// expectJumpFirst checks that our jump is the first rule of INPUT in both
+// families: any rule above it could accept what our chain would drop.
+func (h *harness) expectJumpFirst(t *testing.T) {
+	t.Helper()
+	want := "-A INPUT -j " + Config{Name: h.name}.iptablesChain()
+	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
+		out := h.tp.Server.MustExec(t, tool, "-t", "filter")
+		first := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "-A INPUT ") {
+				first = l
+				break
+			}
+		}
+		if first != want {
+			t.Errorf("%s: first INPUT rule: got %q, want %q", tool, first, want)
+		}
 	}
 }
 

@@ -30,6 +30,17 @@ import (
 // differs: on first install, or after someone broke it, when it was wrong
 // anyway.
 //
+// The table carries no flags. "owner" would make it changeable only through
+// the netlink socket that created it and delete it when that socket closes,
+// unless "persist" (kernel 6.9+) is set too: without persist every stop,
+// crash or restart of the daemon would open the ports, and the rules must
+// stay when it stops. With both, every write would have to go through one
+// long-lived socket, against the fresh Conn per operation below (v0.3.0
+// also writes table flags as 0 in AddTable, so they could not be set
+// without hand-made netlink messages), and -remove-firewall from another
+// process would be refused while the daemon runs. Watch answers flushes
+// within milliseconds instead, and read treats any flag as drift.
+//
 // A fresh Conn is used for every operation, since a v0.3.0 Conn keeps the
 // first error forever, and the result is always read back and compared.
 // All netlink work happens on the calling goroutine, so the backend acts in

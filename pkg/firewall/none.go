@@ -60,5 +60,11 @@ func (b *noneBackend) Remove(context.Context) error {
 	return nil
 }
 
+// Watch has nothing to watch: it blocks until ctx ends.
+func (b *noneBackend) Watch(ctx context.Context, _ func()) error {
+	<-ctx.Done()
+	return nil
+}
+
 // Backend returns "none".
 func (b *noneBackend) Backend() string { return BackendNone }

@@ -117,6 +117,7 @@ func (p *Publisher) onReconnect(nc *nats.Conn) {
 
 func (p *Publisher) onDisconnect(nc *nats.Conn, err error) {
 	p.m.connected.Set(0)
+	p.inflight.end(errNotConnected) // their answers will not come
 	if p.closing.Load() {
 		return
 	}

@@ -44,10 +44,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		var err error
 		connected := p.nc.IsConnected()
-		if connected && !p.streamReady.Load() {
+		if connected && (!p.streamReady.Load() || p.streamCheckDue()) {
 			err = p.ensureStream(ctx)
 		}
-		idle := !connected || p.spool.stats().depth == 0
+		// While the stream breaks the contract the spool is held too.
+		idle := !connected || p.spool.stats().depth == 0 || p.holding()
 		if !idle {
 			// Forward even if the stream check failed (it may lack only
 			// the permission to look the stream up): acks tell the truth.
@@ -76,7 +77,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 				drainingSince = time.Time{}
 			}
 			failures = 0
-			if !p.sleep(ctx, timer, p.probeSpool(log), p.wakeConn, p.wakeSpool) {
+			// A stream that breaks the contract and a spool whose last
+			// write failed are both looked at again sooner.
+			if !p.sleep(ctx, timer, min(p.recheckWait(), p.probeSpool(log)), p.wakeConn, p.wakeSpool) {
 				return nil
 			}
 		default:

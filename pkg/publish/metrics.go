@@ -11,6 +11,7 @@ const (
 	reasonDisconnected = "disconnected"
 	reasonNoStream     = "no_stream"
 	reasonError        = "error"
+	reasonHeld         = "stream_contract" // not attempted: see contract.go
 )
 
 // Rejection reasons of a spool write (label "reason").
@@ -40,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, s *spool) *metrics {
 	f := promauto.With(reg)
 	failures := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "ncs_gateway_nats_publish_failures_total",
-		Help: "Direct JetStream publishes that failed, by reason (timeout, disconnected, no_stream, error); the message was then spooled or rejected.",
+		Help: "Direct JetStream publishes that failed, by reason (timeout, disconnected, no_stream, error, stream_contract: not attempted because the stream breaks the contract); the message was then spooled or rejected.",
 	}, []string{"reason"})
 	rejected := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "ncs_gateway_spool_rejected_total",
@@ -83,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, s *spool) *metrics {
 		}),
 		rejected: map[string]prometheus.Counter{},
 	}
-	for _, r := range []string{reasonTimeout, reasonDisconnected, reasonNoStream, reasonError} {
+	for _, r := range []string{reasonTimeout, reasonDisconnected, reasonNoStream, reasonError, reasonHeld} {
 		m.failures[r] = failures.WithLabelValues(r)
 	}
 	for _, r := range []string{rejectFull, rejectWriteError} {

@@ -157,7 +157,8 @@ func newTestPublisher(t testing.TB, cfg Config, run bool) *testPublisher {
 }
 
 // metric returns the value of a counter or gauge, with its labels as
-// name=value pairs, from the publisher's registry; -1 if absent.
+// name=value pairs, from the publisher's registry. An absent series fails
+// the test: it must exist from the start to count in increase().
 func (tp *testPublisher) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := tp.reg.Gather()
@@ -191,7 +192,8 @@ func (tp *testPublisher) metric(t testing.TB, name string, labels ...string) flo
 			}
 		}
 	}
-	return -1
+	t.Fatalf("metric %s%v: no such series", name, labels)
+	return 0
 }
 
 // eventually polls cond every 20 ms until it holds or the deadline passes.

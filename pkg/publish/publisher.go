@@ -30,14 +30,16 @@ type Publisher struct {
 	wakeSpool chan struct{} // something was spooled
 	wakeConn  chan struct{} // NATS (re)connected
 
-	streamReady    atomic.Bool // the stream is known to exist
-	failing        atomic.Bool // the last direct publish failed (for state-change logs)
-	closing        atomic.Bool
-	connClosed     chan struct{}
-	closeOnce      sync.Once
-	closeErr       error
-	warnSubjects   sync.Once
-	warnDuplicates sync.Once
+	streamReady atomic.Bool // the stream is known to exist
+	failing     atomic.Bool // the last direct publish failed (for state-change logs)
+	closing     atomic.Bool
+	connClosed  chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
+	stream      streamState    // the contract check of the stream (stream.go)
+	sm          *streamMetrics // stream and server gauges (status.go)
+	inflight    inflight       // ends publishes a dead leader will never answer (inflight.go)
+	probing     atomic.Bool    // a leader probe is under way
 }
 
 // New opens the spool at cfg.SpoolPath, registers the metrics with reg (nil:
@@ -69,6 +71,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, er
 		p.serverURL = cfg.Embedded.ClientURL()
 	}
 	p.m = newMetrics(reg, sp)
+	p.sm = newStreamMetrics(reg, p)
 	nc, err := p.connect(cfg)
 	if err != nil {
 		_ = sp.close()
@@ -109,7 +112,10 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (Outcome, error) {
 	if p.closing.Load() {
 		return 0, fmt.Errorf("publish %s: publisher closed: %w", m.Subject, ErrUnavailable)
 	}
-	reason, err := p.publishDirect(ctx, m)
+	reason, err := reasonHeld, errHeld
+	if !p.holding() {
+		reason, err = p.publishDirect(ctx, m)
+	}
 	if err == nil {
 		p.m.published.Inc()
 		if p.failing.Load() && p.failing.CompareAndSwap(true, false) {
@@ -143,6 +149,10 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (Outcome, error) {
 // errNotConnected is the failure of a publish attempted while disconnected.
 var errNotConnected = errors.New("nats not connected")
 
+// errHeld is the failure of a publish not attempted because the stream
+// breaks the contract in a way that would lose it.
+var errHeld = errors.New("stream breaks the contract, holding notifications in the spool")
+
 // publishDirect publishes m with acknowledgement; on failure it returns the
 // metric reason. It holds no lock across the network call.
 func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error) {
@@ -150,15 +160,30 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 		return reasonDisconnected, errNotConnected
 	}
 	msg := natsMsg(m)
+	ctx, cancelEpoch := context.WithCancelCause(ctx)
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	stop := p.inflight.watch(cancelEpoch) // see inflight.go
+	disarm := p.probeLater()
 	start := time.Now()
-	_, err := p.js.PublishMsg(ctx, msg)
+	// No retry on no responders: the stream is between leaders, and the
+	// spool is the faster answer.
+	_, err := p.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0))
 	p.m.duration.Observe(time.Since(start).Seconds())
+	stop()
+	disarm()
+	cause := context.Cause(ctx)
 	cancel()
-	if err != nil {
-		return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
+	cancelEpoch(nil)
+	if err == nil {
+		return "", nil
 	}
-	return "", nil
+	if errors.Is(cause, errLeaderLost) || errors.Is(cause, errNotConnected) {
+		return failureReason(cause), fmt.Errorf("publish to jetstream: %w", cause)
+	}
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		p.inflight.end(errLeaderLost)
+	}
+	return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
 }
 
 // natsMsg builds the NATS message of m with its Nats-Msg-Id, copying the
@@ -180,7 +205,7 @@ func failureReason(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return reasonTimeout
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, jetstream.ErrStreamNotFound):
+		errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, errLeaderLost):
 		return reasonNoStream
 	case errors.Is(err, errNotConnected), errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),

@@ -117,9 +117,11 @@ func TestOutageSpoolsThenDrains(t *testing.T) {
 			t.Fatalf("publish %d: got %v, %v, want spooled, nil", i, out, err)
 		}
 	}
-	// Failing fast is the point: one publish timeout would be 10 s.
-	if took := time.Since(start); took >= cfg.PublishTimeout {
-		t.Errorf("%d publishes while disconnected took %s, want well under one publish timeout %s", n, took, cfg.PublishTimeout)
+	// Failing fast is the point: counted as disconnected (never tried),
+	// not as timeout (waited out). The time is a measurement, not a check.
+	t.Logf("%d publishes while disconnected took %s (publish timeout %s)", n, time.Since(start), cfg.PublishTimeout)
+	if got := p.metric(t, "ncs_gateway_nats_publish_failures_total", "reason", "timeout"); got != 0 {
+		t.Errorf("publish_failures_total{timeout}: got %v, want 0 (a disconnected publish must not wait for its timeout)", got)
 	}
 	st := p.Status(context.Background())
 	if st.SpoolDepth != n || st.Connected || st.SpoolBytes <= 0 {
@@ -300,40 +302,6 @@ func TestStartWhileNATSDown(t *testing.T) {
 	}
 	if out, err := p.Publish(context.Background(), testMsg(1)); err != nil || out != Published {
 		t.Errorf("publish once up: got %v, %v, want published, nil", out, err)
-	}
-}
-
-func TestExistingStreamLeftAloneWithWarnings(t *testing.T) {
-	srv := startNATS(t)
-	_, js := srv.client()
-	existing := jetstream.StreamConfig{
-		Name:       DefaultStream,
-		Subjects:   []string{"agora.ncs.3.>"},
-		Duplicates: time.Minute,
-		Storage:    jetstream.FileStorage,
-	}
-	if _, err := js.CreateStream(context.Background(), existing); err != nil {
-		t.Fatalf("create stream: %v", err)
-	}
-	p := newTestPublisher(t, testConfig(srv.url(), t.TempDir()), false)
-	if err := p.ensureStream(context.Background()); err != nil { // a second check must not warn again
-		t.Fatalf("ensure stream: %v", err)
-	}
-
-	for _, msg := range []string{
-		"nats stream does not cover the publish subjects",
-		"nats stream duplicate window shorter than configured",
-	} {
-		if got := p.logs.FilterMessage(msg).Len(); got != 1 {
-			t.Errorf("warnings %q: got %d, want 1", msg, got)
-		}
-	}
-	s, err := js.Stream(context.Background(), DefaultStream)
-	if err != nil {
-		t.Fatalf("look up stream: %v", err)
-	}
-	if sc := s.CachedInfo().Config; sc.Duplicates != time.Minute || len(sc.Subjects) != 1 || sc.Subjects[0] != "agora.ncs.3.>" {
-		t.Errorf("stream after start: got subjects %v, duplicates %s; want it unchanged", sc.Subjects, sc.Duplicates)
 	}
 }
 

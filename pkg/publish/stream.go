@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,22 +17,22 @@ import (
 // streamCallTimeout bounds one JetStream API call made to manage the stream.
 const streamCallTimeout = 5 * time.Second
 
-// ensureStream creates the stream when it is absent. An existing stream is
-// left alone; a warning is logged once if it does not cover the subjects
-// or keeps message IDs for a shorter window than configured.
+// ensureStream creates the stream when it is absent and checks an existing
+// one against the contract (contract.go). An existing stream is never
+// changed: its problems are reported, and those that would lose
+// notifications make the publisher hold them in the spool.
 func (p *Publisher) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, streamCallTimeout)
 	defer cancel()
 	s, err := p.js.Stream(ctx, p.cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = p.js.CreateStream(ctx, p.streamConfig())
+		s, err = p.js.CreateStream(ctx, p.streamConfig())
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Created by someone else in the meantime: treat it as theirs.
 			if s, err = p.js.Stream(ctx, p.cfg.Stream); err != nil {
 				return fmt.Errorf("look up stream %s: %w", p.cfg.Stream, err)
 			}
-			p.checkStream(s.CachedInfo().Config)
 			break
 		}
 		if err != nil {
@@ -44,11 +47,90 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 		)
 	case err != nil:
 		return fmt.Errorf("look up stream %s: %w", p.cfg.Stream, err)
-	default:
-		p.checkStream(s.CachedInfo().Config)
 	}
+	p.observeStream(s.CachedInfo())
 	p.streamReady.Store(true)
 	return nil
+}
+
+// streamState is what the publisher last learnt of its stream.
+type streamState struct {
+	hold atomic.Bool // a problem makes Publish spool instead of publishing
+
+	mu       sync.Mutex
+	checked  time.Time // when the stream was last looked at; zero: never
+	problems []StreamProblem
+	cluster  *jetstream.ClusterInfo // nil for a stream outside a cluster
+}
+
+// observeStream records a fresh look at the stream: its contract problems
+// (logged when they appear and clear) and its cluster placement.
+func (p *Publisher) observeStream(info *jetstream.StreamInfo) {
+	if info == nil {
+		return
+	}
+	problems := checkContract(p.cfg, info.Config)
+	st := &p.stream
+	st.mu.Lock()
+	old := st.problems
+	st.checked = time.Now()
+	st.problems = problems
+	st.cluster = info.Cluster
+	st.hold.Store(holds(problems))
+	st.mu.Unlock()
+	for _, pr := range problems {
+		if !slices.ContainsFunc(old, func(o StreamProblem) bool { return o == pr }) {
+			p.log.Warn("nats stream breaks the contract",
+				zap.String("stream", info.Config.Name),
+				zap.String("problem", pr.Problem),
+				zap.Bool("hold", pr.Hold),
+				zap.String("detail", pr.Detail),
+			)
+		}
+	}
+	if len(old) > 0 && len(problems) == 0 {
+		p.log.Info("nats stream fits the contract again", zap.String("stream", info.Config.Name))
+	}
+	for _, name := range contractProblems {
+		v := 0.0
+		if slices.ContainsFunc(problems, func(pr StreamProblem) bool { return pr.Problem == name }) {
+			v = 1
+		}
+		p.sm.problem[name].Set(v)
+	}
+}
+
+// streamCheckDue reports whether the stream should be looked at again.
+func (p *Publisher) streamCheckDue() bool {
+	st := &p.stream
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	every := contractRecheckOK
+	if len(st.problems) > 0 {
+		every = contractRecheckBroken
+	}
+	return time.Since(st.checked) >= every
+}
+
+// recheckWait is how long the forwarder may sleep before the next look at
+// the stream.
+func (p *Publisher) recheckWait() time.Duration {
+	if p.stream.hold.Load() {
+		return contractRecheckBroken
+	}
+	return idleRecheck
+}
+
+// holding reports whether notifications are held in the spool because the
+// stream breaks the contract.
+func (p *Publisher) holding() bool { return p.stream.hold.Load() }
+
+// streamSnapshot returns the last problems and cluster placement seen.
+func (p *Publisher) streamSnapshot() ([]StreamProblem, *jetstream.ClusterInfo) {
+	st := &p.stream
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(st.problems), st.cluster
 }
 
 // streamConfig is the configuration of a stream this package creates.
@@ -68,37 +150,6 @@ func (p *Publisher) streamConfig() jetstream.StreamConfig {
 
 // subjects is the wildcard subject the stream must cover.
 func (p *Publisher) subjects() string { return p.cfg.SubjectPrefix + ".>" }
-
-// checkStream warns, once per publisher, about an existing stream that does
-// not fit: the operator owns it, so it is not changed.
-func (p *Publisher) checkStream(sc jetstream.StreamConfig) {
-	want := p.subjects()
-	covered := false
-	for _, s := range sc.Subjects {
-		if subjectCovers(s, want) {
-			covered = true
-			break
-		}
-	}
-	if !covered {
-		p.warnSubjects.Do(func() {
-			p.log.Warn("nats stream does not cover the publish subjects",
-				zap.String("stream", sc.Name),
-				zap.Strings("stream_subjects", sc.Subjects),
-				zap.String("want_subjects", want),
-			)
-		})
-	}
-	if sc.Duplicates < p.cfg.DuplicateWindow {
-		p.warnDuplicates.Do(func() {
-			p.log.Warn("nats stream duplicate window shorter than configured",
-				zap.String("stream", sc.Name),
-				zap.Duration("stream_duplicate_window", sc.Duplicates),
-				zap.Duration("want_duplicate_window", p.cfg.DuplicateWindow),
-			)
-		})
-	}
-}
 
 // subjectCovers reports whether every subject matching subj (which may
 // hold wildcards) also matches filter.

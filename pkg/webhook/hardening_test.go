@@ -70,9 +70,15 @@ func useReclaimDelays(t *testing.T, idle, fresh time.Duration) {
 	t.Cleanup(func() { reclaimIdle, reclaimNew = oldIdle, oldNew })
 }
 
-// waitFor polls cond until it holds; the test's own timeout bounds it.
-func waitFor(cond func() bool) {
+// waitFor polls cond until it holds, failing the test with what it waited
+// for after 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 10s waiting for %s", what)
+		}
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -91,7 +97,7 @@ func TestLimitListenerWaitsForASlot(t *testing.T) {
 		_, err := ln.Accept()
 		got <- err
 	}()
-	waitFor(func() bool { return ln.lastLog.Load() != 0 }) // warned: the accept waits
+	waitFor(t, "the at-the-cap warning (the accept waits)", func() bool { return ln.lastLog.Load() != 0 })
 	if n := fake.calls.Load(); n != 1 {
 		t.Errorf("at the cap: the inner listener was asked %d times, want 1 (the second accept must wait)", n)
 	}
@@ -118,7 +124,7 @@ func TestLimitListenerCloseWakesAccept(t *testing.T) {
 		_, err := ln.Accept()
 		got <- err
 	}()
-	waitFor(func() bool { return ln.lastLog.Load() != 0 }) // warned: the accept waits
+	waitFor(t, "the at-the-cap warning (the accept waits)", func() bool { return ln.lastLog.Load() != 0 })
 	ln.Close()
 	if err := <-got; !errors.Is(err, net.ErrClosed) {
 		t.Errorf("accept after close: got %v, want net.ErrClosed", err)
@@ -256,7 +262,7 @@ func TestServerConnectionCapReclaimsIdle(t *testing.T) {
 		t.Fatalf("idle connection's request: got %d, want 200", code)
 	}
 	// Wait until the server has read busy's header and marked idle idle.
-	waitFor(func() bool {
+	waitFor(t, "busy's header read and idle marked idle", func() bool {
 		spare := spareAddrs(s.lim)
 		return len(spare) == 1 && spare[idle.LocalAddr().String()]
 	})

@@ -154,7 +154,8 @@ func do(t *testing.T, client *http.Client, method, url string, body []byte, head
 }
 
 // metricValue returns a counter's value, or a histogram's sample count, for
-// the series with exactly these label pairs (name, value, ...).
+// the series with exactly these label pairs (name, value, ...). An absent
+// series fails the test instead of reading as 0.
 func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -181,6 +182,7 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels ...str
 			return m.GetCounter().GetValue()
 		}
 	}
+	t.Fatalf("metric %s%v: no such series", name, labels)
 	return 0
 }
 

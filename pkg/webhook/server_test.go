@@ -273,9 +273,17 @@ func TestServerShutdownWaitsForPublish(t *testing.T) {
 		codes <- resp.StatusCode
 	}()
 	<-pub.entered
+	// net/http runs the OnShutdown hooks right after closing the listeners:
+	// release the publish only once Shutdown is really under way.
+	closed := make(chan struct{})
+	s.srv.RegisterOnShutdown(func() { close(closed) })
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
-	time.Sleep(50 * time.Millisecond) // let Shutdown close the listener first
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not close the listener within 10 s")
+	}
 	close(release)
 	if err := <-shut; err != nil {
 		t.Errorf("shutdown: got %v, want nil", err)

@@ -142,12 +142,12 @@ func (r *faultsAgoraRig) run(t *testing.T, cases []faultsAgoraCase) {
 		// meets the whole fault and no earlier refresh eats part of it.
 		r.waitSuccess(t, 20*time.Second)
 		series := fmt.Sprintf(`ncs_gateway_refresh_failures_total{reason=%q}`, c.reason)
-		before := faultsMetric(r.g.get("/metrics"), series)
+		before := faultsMetric(t, r.g.get("/metrics"), series)
 		logged := len(faultsLogLines(r.g.log(), "allowlist refresh failed", map[string]string{"reason": c.reason}))
 		start := time.Now()
 		c.start(r)
 		waitFor(t, 40*time.Second, c.name+": "+series+" to go up", func() bool {
-			return faultsMetric(r.g.get("/metrics"), series) > before
+			return faultsMetric(t, r.g.get("/metrics"), series) > before
 		})
 		took := time.Since(start)
 		if c.end != nil {
@@ -181,9 +181,9 @@ func (r *faultsAgoraRig) run(t *testing.T, cases []faultsAgoraCase) {
 // waitSuccess waits for the next successful scheduled refresh.
 func (r *faultsAgoraRig) waitSuccess(t *testing.T, d time.Duration) {
 	t.Helper()
-	before := faultsMetric(r.g.get("/metrics"), "ncs_gateway_refresh_success_total")
+	before := faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_refresh_success_total")
 	waitFor(t, d, "a successful scheduled refresh", func() bool {
-		return faultsMetric(r.g.get("/metrics"), "ncs_gateway_refresh_success_total") > before
+		return faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_refresh_success_total") > before
 	})
 }
 

@@ -17,10 +17,13 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/test/testenv"
 )
 
-// faultsReconcileSlack is what the repair may take beyond one reconcile
-// interval: the pass itself (netlink or iptables-save reads and a rewrite)
-// on a machine shared with other builds.
-const faultsReconcileSlack = 2 * time.Second
+// faultsRepairWait bounds the wait for a repair after a wipe. The daemon
+// runs with the default firewall.reconcile_interval (1 m), so a repair
+// inside this bound came from the firewall's Watch (nftables events, the
+// iptables poll), not from the periodic backstop. How long the port was
+// open is logged, not asserted: BenchmarkWatchRepair in pkg/firewall
+// measures it.
+const faultsRepairWait = 20 * time.Second
 
 // faultsClientFrom is an HTTP client whose connections are made inside ns
 // from the source address src, so they cross the veth and the server
@@ -104,37 +107,49 @@ func (e *faultsExposure) halt() ([]time.Time, int) {
 
 // TestFaultsFirewallWipedUnderLoad: while an allowed client posts
 // notifications through the firewall, another tool wipes the firewall
-// state (nft flush ruleset; iptables -F and ip6tables -F). The port is then
-// open to everyone until the reconcile loop puts our rules back; the test
-// measures that window from a blocked source and requires it to end within
-// reconcile_interval (1 s) plus slack. The load is never refused, and
-// every notification answered 200 is in the stream exactly once.
+// state (nft flush ruleset; iptables -F and ip6tables -F) or, the way
+// config management "opens the port", inserts an ACCEPT above our jump.
+// The port is then open to everyone until the daemon puts our rules back;
+// at the default reconcile_interval (1 m) that must happen at once, through
+// the firewall's Watch. The window is measured from a blocked source and
+// logged. The load is never refused, and every notification answered 200
+// is in the stream exactly once.
 func TestFaultsFirewallWipedUnderLoad(t *testing.T) {
-	wipes := map[string][][]string{
-		"nftables": {{"nft", "flush", "ruleset"}},
-		"iptables": {{"iptables", "-F"}, {"ip6tables", "-F"}},
-	}
-	for _, backend := range []string{"nftables", "iptables"} {
-		t.Run(backend, func(t *testing.T) { testFaultsFirewallWipe(t, backend, wipes[backend], false) })
+	for _, tc := range []struct {
+		name, backend string
+		wipe          func(port int) [][]string
+	}{
+		{"nftables", "nftables", func(int) [][]string { return [][]string{{"nft", "flush", "ruleset"}} }},
+		{"iptables", "iptables", func(int) [][]string { return [][]string{{"iptables", "-F"}, {"ip6tables", "-F"}} }},
+		{"iptables accept above the jump", "iptables", func(port int) [][]string {
+			p := strconv.Itoa(port)
+			return [][]string{
+				{"iptables", "-I", "INPUT", "-p", "tcp", "--dport", p, "-j", "ACCEPT"},
+				{"ip6tables", "-I", "INPUT", "-p", "tcp", "--dport", p, "-j", "ACCEPT"},
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testFaultsFirewallWipe(t, tc.backend, tc.wipe, false) })
 	}
 }
 
 // TestFaultsFirewallWipedDuringFailingRefresh: the same wipe (nftables)
 // while a refresh (SIGHUP) is retrying against an Agora API
-// that times out. The reconcile loop must not wait for the refresh: the
-// exposure window must still end within reconcile_interval plus slack.
+// that times out. The repair must not wait for the refresh.
 func TestFaultsFirewallWipedDuringFailingRefresh(t *testing.T) {
-	testFaultsFirewallWipe(t, "nftables", [][]string{{"nft", "flush", "ruleset"}}, true)
+	testFaultsFirewallWipe(t, "nftables", func(int) [][]string { return [][]string{{"nft", "flush", "ruleset"}} }, true)
 }
 
-func testFaultsFirewallWipe(t *testing.T, backend string, wipe [][]string, duringRefresh bool) {
+func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int) [][]string, duringRefresh bool) {
 	r := newAllowlistRig(t, backend, "@every 1h", "")
+	// The default reconcile_interval (1 m): only Watch can repair in time.
+	r.g.setFirewall(fmt.Sprintf("firewall: {backend: %s, ports: [%d], remove_grace: 0s, max_shrink: 1}", backend, r.g.hookPort))
 	tp := r.tp
 	loader, other, denied, denied6 := tp.ClientV4[0], tp.ClientV6[0], tp.ClientV4[4], tp.ClientV6[1]
+	wipe := wipeFor(r.g.hookPort)
 	r.setIPs(loader, other)
 	r.g.start()
 	r.expect("after the start-up refresh", loader, other)
-	const reconcile = time.Second // the rig's firewall.reconcile_interval
 
 	url := "http://" + net.JoinHostPort(testenv.ServerV4.String(), strconv.Itoa(r.g.hookPort)) + "/agora/ncs"
 	load := startFaultsLoad(t, faultsClientFrom(tp.Client, loader), url, "fwwipe-"+backend, faultsLoadOptions{})
@@ -176,7 +191,7 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipe [][]string, durin
 		}()
 	}
 
-	repairsBefore := faultsMetric(r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total")
+	repairsBefore := faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total")
 	watch := startFaultsExposure(tp, denied, r.g.hookPort)
 	time.Sleep(300 * time.Millisecond) // blocked before the wipe
 	wipeStart := time.Now()
@@ -184,9 +199,9 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipe [][]string, durin
 		tp.Server.MustExec(t, cmd[0], cmd[1:]...)
 	}
 	wipeEnd := time.Now()
-	// Watch long enough to see the repair, bounded well past the limit.
-	limit := reconcile + faultsReconcileSlack
-	deadline := wipeEnd.Add(limit + 20*time.Second)
+	// Watch long enough to see the repair, bounded well below the
+	// default reconcile_interval.
+	deadline := wipeEnd.Add(faultsRepairWait)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 		watch.mu.Lock()
@@ -199,7 +214,7 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipe [][]string, durin
 		if !last.IsZero() && time.Since(last) > 1500*time.Millisecond {
 			break
 		}
-		if last.IsZero() && time.Since(wipeEnd) > limit+1500*time.Millisecond {
+		if last.IsZero() && time.Since(wipeEnd) > 1500*time.Millisecond {
 			break
 		}
 	}
@@ -223,13 +238,13 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipe [][]string, durin
 		exposure := lastOpen.Sub(wipeStart)
 		t.Logf("exposure: %s got through %d times, the last %s after the wipe began (wipe took %s; %d probes)",
 			denied, after, exposure.Round(time.Millisecond), wipeEnd.Sub(wipeStart).Round(time.Millisecond), probes)
-		if exposure > limit {
-			t.Errorf("port open to %s for %s after the wipe, want the repair within reconcile_interval %s + %s slack",
-				denied, exposure.Round(time.Millisecond), reconcile, faultsReconcileSlack)
+		if time.Since(lastOpen) < 1500*time.Millisecond {
+			t.Errorf("%s still got through %s after the wipe, want the repair within %s at the default reconcile_interval (1 m)",
+				denied, faultsRepairWait, faultsRepairWait)
 		}
 	}
 	waitFor(t, 5*time.Second, "the drift repair to be counted", func() bool {
-		return faultsMetric(r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total") > repairsBefore
+		return faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total") > repairsBefore
 	})
 	waitFor(t, 5*time.Second, "the drift repair in the log", func() bool {
 		return len(faultsLogLines(r.g.log(), "firewall drift repaired", nil)) > 0

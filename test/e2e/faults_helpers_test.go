@@ -229,9 +229,12 @@ func faultsWaitDrained(t testing.TB, g *gateway, d time.Duration) time.Duration 
 }
 
 // faultsMetric returns the value of one series of a Prometheus text page,
-// e.g. `ncs_gateway_refresh_failures_total{reason="fetch_timeout"}`, or 0
-// when the series is absent (a labelled counter appears at its first use).
-func faultsMetric(page, series string) float64 {
+// e.g. `ncs_gateway_refresh_failures_total{reason="fetch_timeout"}`, labels
+// as the daemon prints them. An absent or unreadable series fails the test:
+// read as 0, a renamed metric or a reason not created at start would pass
+// every "went up" and "is 0" check unnoticed.
+func faultsMetric(t testing.TB, page, series string) float64 {
+	t.Helper()
 	for _, line := range strings.Split(page, "\n") {
 		rest, ok := strings.CutPrefix(line, series+" ")
 		if !ok {
@@ -239,10 +242,11 @@ func faultsMetric(page, series string) float64 {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		if err != nil {
-			return -1
+			t.Fatalf("metric %s: value %q: %v", series, rest, err)
 		}
 		return v
 	}
+	t.Fatalf("metric %s: no such series on /metrics:\n%s", series, grep(page, strings.SplitN(series, "{", 2)[0]))
 	return 0
 }
 

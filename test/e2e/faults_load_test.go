@@ -286,3 +286,16 @@ func (l *faultsLoad) eventsBetween(from, to time.Time) []faultsLoadEvent {
 	}
 	return out
 }
+
+// failuresSince returns the transport errors (no answer) at or after since.
+func (l *faultsLoad) failuresSince(since time.Time) []faultsLoadEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []faultsLoadEvent
+	for _, ev := range l.events {
+		if ev.code == 0 && !ev.at.Before(since) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}

@@ -30,6 +30,8 @@ func TestFaultsNATSKilledMidLoad(t *testing.T) {
 	if ev, ok := load.firstSince(killedAt, 200, "spooled"); ok {
 		t.Logf("first 200 spooled %s after the kill; disconnect noticed in /status after %s", ev.at.Sub(killedAt).Round(time.Millisecond), noticed.Round(time.Millisecond))
 	}
+	// The outage's length is the scenario (NATS gone for 20 s, long enough
+	// for several reconnect attempts to fail), not a synchronisation.
 	time.Sleep(time.Until(killedAt.Add(20 * time.Second)))
 
 	restartedAt := time.Now()
@@ -53,27 +55,27 @@ func TestFaultsNATSKilledMidLoad(t *testing.T) {
 	load.check(t, faultsStreamIDs(t, ns.url(), "AGORA_NCS"))
 
 	metrics := g.get("/metrics")
-	spooled := faultsMetric(metrics, "ncs_gateway_spool_spooled_total")
-	forwarded := faultsMetric(metrics, "ncs_gateway_spool_forwarded_total")
+	spooled := faultsMetric(t, metrics, "ncs_gateway_spool_spooled_total")
+	forwarded := faultsMetric(t, metrics, "ncs_gateway_spool_forwarded_total")
 	if want := float64(load.count("200 spooled")); spooled != want {
 		t.Errorf("ncs_gateway_spool_spooled_total: got %v, want %v (the 200 spooled answers)", spooled, want)
 	}
 	if forwarded != spooled {
 		t.Errorf("ncs_gateway_spool_forwarded_total: got %v, want %v (every spooled message forwarded once)", forwarded, spooled)
 	}
-	if d := faultsMetric(metrics, "ncs_gateway_nats_disconnects_total"); d < 1 {
+	if d := faultsMetric(t, metrics, "ncs_gateway_nats_disconnects_total"); d < 1 {
 		t.Errorf("ncs_gateway_nats_disconnects_total: got %v, want >= 1", d)
 	}
-	if r := faultsMetric(metrics, "ncs_gateway_nats_reconnects_total"); r < 1 {
+	if r := faultsMetric(t, metrics, "ncs_gateway_nats_reconnects_total"); r < 1 {
 		t.Errorf("ncs_gateway_nats_reconnects_total: got %v, want >= 1", r)
 	}
 	if len(faultsLogLines(g.log(), "nats disconnected", nil)) == 0 || len(faultsLogLines(g.log(), "nats reconnected", nil)) == 0 {
 		t.Errorf("the log lacks the disconnect or the reconnect:\n%s", grep(g.log(), "nats"))
 	}
 	t.Logf("metrics: spooled %v, forwarded %v, forward failures %v, publish failures timeout %v disconnected %v",
-		spooled, forwarded, faultsMetric(metrics, "ncs_gateway_spool_forward_failures_total"),
-		faultsMetric(metrics, `ncs_gateway_nats_publish_failures_total{reason="timeout"}`),
-		faultsMetric(metrics, `ncs_gateway_nats_publish_failures_total{reason="disconnected"}`))
+		spooled, forwarded, faultsMetric(t, metrics, "ncs_gateway_spool_forward_failures_total"),
+		faultsMetric(t, metrics, `ncs_gateway_nats_publish_failures_total{reason="timeout"}`),
+		faultsMetric(t, metrics, `ncs_gateway_nats_publish_failures_total{reason="disconnected"}`))
 }
 
 // TestFaultsDaemonKilledWhileNATSDown: NATS goes away (SIGKILL), the
@@ -99,7 +101,11 @@ func TestFaultsDaemonKilledWhileNATSDown(t *testing.T) {
 	killedAt := time.Now()
 	g.kill()
 	t.Logf("gateway killed (SIGKILL) with spool depth >= %d; %s", depthBefore, load.summary())
-	time.Sleep(2 * time.Second) // the load keeps knocking on a closed port
+	// The load keeps knocking on the closed port: restart once every worker
+	// has met it a couple of times.
+	waitFor(t, 15*time.Second, "16 load requests to fail against the killed gateway", func() bool {
+		return len(load.failuresSince(killedAt)) >= 16
+	})
 	restartedAt := time.Now()
 	g.start()
 	st := faultsGetStatus(t, g)

@@ -93,23 +93,29 @@ func TestFaultsSpoolFilesystemFull(t *testing.T) {
 	if spooledBeforeFull == 0 {
 		t.Fatalf("no notification was spooled before the first 503: %s", load.summary())
 	}
-	time.Sleep(time.Second)
-	t.Logf("one second later: %s", load.summary())
+	// Stay full for a while, counted in answers: 20 more 503s.
+	load.waitCount("503", load.count("503")+20, 30*time.Second)
+	t.Logf("20 answers 503 later: %s", load.summary())
 	if code := faultsReadyz(t, g); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while the spool cannot write and NATS is down: got %d, want 503", code)
 	}
 	metrics := g.get("/metrics")
-	writeErrors := faultsMetric(metrics, `ncs_gateway_spool_rejected_total{reason="write_error"}`)
-	full := faultsMetric(metrics, `ncs_gateway_spool_rejected_total{reason="full"}`)
-	unavailable := faultsMetric(metrics, `ncs_gateway_webhook_rejected_total{reason="unavailable"}`)
+	writeErrors := faultsMetric(t, metrics, `ncs_gateway_spool_rejected_total{reason="write_error"}`)
+	full := faultsMetric(t, metrics, `ncs_gateway_spool_rejected_total{reason="full"}`)
+	unavailable := faultsMetric(t, metrics, `ncs_gateway_webhook_rejected_total{reason="unavailable"}`)
 	if writeErrors < 1 || full != 0 {
 		t.Errorf("spool rejections: got write_error %v, full %v; want write_error >= 1 and full 0 (the filesystem filled, not spool.max_bytes)", writeErrors, full)
 	}
 	if unavailable < 1 {
 		t.Errorf(`ncs_gateway_webhook_rejected_total{reason="unavailable"}: got %v, want >= 1`, unavailable)
 	}
-	notStored := faultsLogLines(g.log(), "notification not stored", nil)
-	if len(notStored) == 0 || !strings.Contains(fmt.Sprint(notStored[0]["error"]), "no space left on device") {
+	// The daemon's log is buffered (up to 200 ms): wait for the line.
+	var notStored []map[string]any
+	waitFor(t, 10*time.Second, `"notification not stored" in the log`, func() bool {
+		notStored = faultsLogLines(g.log(), "notification not stored", nil)
+		return len(notStored) > 0
+	})
+	if !strings.Contains(fmt.Sprint(notStored[0]["error"]), "no space left on device") {
 		t.Errorf("the log does not name the failure (want \"notification not stored\" with \"no space left on device\"):\n%s", tail(grep(g.log(), "not stored"), 3))
 	} else {
 		t.Logf("logged: %v", notStored[0]["error"])
@@ -162,7 +168,8 @@ func TestFaultsSpoolFilesystemFull(t *testing.T) {
 	load.waitCount("200 spooled", spooled+100, 30*time.Second)
 	ev, _ := load.firstSince(remounted, 200, "spooled")
 	t.Logf("remounted with 64 MiB: first 200 spooled %s later", ev.at.Sub(remounted).Round(time.Millisecond))
-	time.Sleep(500 * time.Millisecond)
+	// Give a 503 room to show, counted in answers: 50 more 200 spooled.
+	load.waitCount("200 spooled", load.count("200 spooled")+50, 30*time.Second)
 	if last503, ok := load.firstSince(ev.at.Add(100*time.Millisecond), 503, ""); ok {
 		t.Errorf("503 at %s, after the remount had given space and 200s had resumed", last503.at.Sub(remounted).Round(time.Millisecond))
 	}

@@ -94,6 +94,7 @@ type gatewayOptions struct {
 	client   *http.Client // default http.DefaultClient
 	stateDir string
 	listen   string // webhook listen host; default 127.0.0.1
+	webhook  string // more keys of the webhook section, e.g. "tls_cert_file: /x"
 }
 
 // newGateway writes a config for a gateway on free loopback ports.
@@ -154,7 +155,11 @@ nats:
 // writeConfig (re)writes the config file from the base and the options.
 func (g *gateway) writeConfig() {
 	g.t.Helper()
-	cfg := strings.Join([]string{g.base, g.opts.ncs, g.opts.firewall, g.opts.extra, ""}, "\n")
+	base := g.base
+	if g.opts.webhook != "" {
+		base = strings.Replace(base, "path: /agora/ncs}", "path: /agora/ncs, "+g.opts.webhook+"}", 1)
+	}
+	cfg := strings.Join([]string{base, g.opts.ncs, g.opts.firewall, g.opts.extra, ""}, "\n")
 	if err := os.WriteFile(g.cfgPath, []byte(cfg), 0o600); err != nil {
 		g.t.Fatal(err)
 	}

@@ -32,19 +32,24 @@ process_resident_memory_bytes 2.5165824e+07
 		name   string
 		labels []string
 		want   float64
+		wantOK bool
 	}{
-		{"go_goroutines", nil, 42},
-		{"ncs_gateway_webhook_rejected_total", []string{`reason="bad_signature"`}, 1234},
-		{"ncs_gateway_webhook_rejected_total", nil, 1239},
-		{"ncs_gateway_webhook_accepted_total", nil, 10},
-		{"process_resident_memory_bytes", nil, 25165824},
-		{"ncs_gateway_spool_depth", nil, 0},
-		{"go_goroutine", nil, 0}, // a prefix is not the name
+		{"go_goroutines", nil, 42, true},
+		{"ncs_gateway_webhook_rejected_total", []string{`reason="bad_signature"`}, 1234, true},
+		{"ncs_gateway_webhook_rejected_total", nil, 1239, true},
+		{"ncs_gateway_webhook_accepted_total", nil, 10, true},
+		{"process_resident_memory_bytes", nil, 25165824, true},
+		{"ncs_gateway_spool_depth", nil, 0, false},                                         // missing, not 0
+		{"ncs_gateway_webhook_rejected_total", []string{`reason="unavailable"`}, 0, false}, // no such label
+		{"go_goroutine", nil, 0, false},                                                    // a prefix is not the name
 	}
 	for _, tt := range tests {
-		if got := m.sum(tt.name, tt.labels...); got != tt.want {
-			t.Errorf("sum(%s, %v) = %v, want %v", tt.name, tt.labels, got, tt.want)
+		if got, ok := m.sum(tt.name, tt.labels...); got != tt.want || ok != tt.wantOK {
+			t.Errorf("sum(%s, %v) = %v, %v, want %v, %v", tt.name, tt.labels, got, ok, tt.want, tt.wantOK)
 		}
+	}
+	if _, err := m.need("ncs_gateway_spool_depth"); err == nil {
+		t.Error("need of a missing series: got no error")
 	}
 	if _, err := parseMetrics(bufio.NewScanner(strings.NewReader("novalue\n"))); err == nil {
 		t.Error("a line without a value: got no error")

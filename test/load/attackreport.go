@@ -93,14 +93,16 @@ func writeAttackChecks(w io.Writer, r *attackResult) {
 		r.stream, validOK, st.idleOK.Load(), r.want, slackNote(r.unknown()), verdictWord(r.streamOK, "ok (nothing forged published, nothing valid lost)", "MISMATCH"))
 	if r.final != nil {
 		m := r.final
-		accepted := m.sum("ncs_gateway_webhook_accepted_total")
-		fmt.Fprintf(w, "- accepted_total %.0f %s; rejected_total: bad_signature %.0f (forged 401s seen %d), body_too_large %.0f (413s seen %d), read_error %.0f (slow bodies cut %d), missing_signature %.0f, unavailable %.0f\n",
-			accepted, verdictWord(uint64(accepted) == uint64(r.stream), "= stream", "≠ stream"),
-			m.sum("ncs_gateway_webhook_rejected_total", `reason="bad_signature"`), st.forged.count("401"),
-			m.sum("ncs_gateway_webhook_rejected_total", `reason="body_too_large"`), st.oversizeCL.count("413")+st.oversizeChunked.count("413"),
-			m.sum("ncs_gateway_webhook_rejected_total", `reason="read_error"`), st.slowBody.count("HTTP 400"),
-			m.sum("ncs_gateway_webhook_rejected_total", `reason="missing_signature"`),
-			m.sum("ncs_gateway_webhook_rejected_total", `reason="unavailable"`))
+		accepted, acceptedOK := m.sum("ncs_gateway_webhook_accepted_total")
+		rejected := func(reason string) string {
+			return countCell(m.sum("ncs_gateway_webhook_rejected_total", `reason="`+reason+`"`))
+		}
+		fmt.Fprintf(w, "- accepted_total %s %s; rejected_total: bad_signature %s (forged 401s seen %d), body_too_large %s (413s seen %d), read_error %s (slow bodies cut %d), missing_signature %s, unavailable %s\n",
+			countCell(accepted, acceptedOK), verdictWord(acceptedOK && uint64(accepted) == uint64(r.stream), "= stream", "≠ stream"),
+			rejected("bad_signature"), st.forged.count("401"),
+			rejected("body_too_large"), st.oversizeCL.count("413")+st.oversizeChunked.count("413"),
+			rejected("read_error"), st.slowBody.count("HTTP 400"),
+			rejected("missing_signature"), rejected("unavailable"))
 	}
 	fmt.Fprintf(w, "- valid notifications not answered 200 (stream and probes, both phases): %d %s\n", validErr, verdictWord(validErr == 0, "(met)", "(not met)"))
 	if len(r.phases) == 2 {
@@ -144,4 +146,12 @@ func ratio(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+// countCell prints a scraped count, or says the series was missing.
+func countCell(v float64, ok bool) string {
+	if !ok {
+		return "MISSING"
+	}
+	return fmt.Sprintf("%.0f", v)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -71,9 +72,10 @@ func parseMetrics(sc *bufio.Scanner) (metricsSnapshot, error) {
 }
 
 // sum adds every series of the metric name whose labels include all of
-// labels (`reason="bad_signature"`); no labels: the whole metric.
-func (m metricsSnapshot) sum(name string, labels ...string) float64 {
-	var total float64
+// labels (`reason="bad_signature"`); no labels: the whole metric. ok is
+// false when no series matched: a missing series is not a 0, and a report
+// must say so rather than print a count that was never scraped.
+func (m metricsSnapshot) sum(name string, labels ...string) (total float64, ok bool) {
 	for k, v := range m {
 		base, rest, _ := strings.Cut(k, "{")
 		if base != name {
@@ -85,9 +87,20 @@ func (m metricsSnapshot) sum(name string, labels ...string) float64 {
 		}
 		if match {
 			total += v
+			ok = true
 		}
 	}
-	return total
+	return total, ok
+}
+
+// need is sum for a series the caller cannot do without: a missing one is
+// an error naming it.
+func (m metricsSnapshot) need(name string, labels ...string) (float64, error) {
+	v, ok := m.sum(name, labels...)
+	if !ok {
+		return 0, fmt.Errorf("metrics: no series %s%v", name, labels)
+	}
+	return v, nil
 }
 
 // gwSample is one look at the gateway process: /proc for its RSS, the
@@ -112,10 +125,20 @@ func sampleGateway(ctx context.Context, pid int, adminURL string) gwSample {
 	m, err := scrapeMetrics(ctx, adminURL)
 	if err == nil {
 		s.metrics = m
-		s.goroutines = m.sum("go_goroutines")
-		s.heapInuse = m.sum("go_memstats_heap_inuse_bytes")
-		s.fds = m.sum("process_open_fds")
-		s.spool = m.sum("ncs_gateway_spool_depth")
+		for _, f := range []struct {
+			dst  *float64
+			name string
+		}{
+			{&s.goroutines, "go_goroutines"}, {&s.heapInuse, "go_memstats_heap_inuse_bytes"},
+			{&s.fds, "process_open_fds"}, {&s.spool, "ncs_gateway_spool_depth"},
+		} {
+			v, nerr := m.need(f.name)
+			if nerr != nil {
+				err = errors.Join(err, nerr) // the sample counts as a failed scrape
+				continue
+			}
+			*f.dst = v
+		}
 	}
 	if rerr != nil {
 		err = rerr

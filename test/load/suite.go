@@ -17,6 +17,7 @@ import (
 const (
 	setupExternal = "external nats-server (default sync)"
 	setupEmbedded = "embedded NATS (durable default, sync always)"
+	// setupCluster is in cluster.go.
 )
 
 // Target names, as they appear in the table.
@@ -135,7 +136,7 @@ func parseSuiteFlags(args []string, stderr io.Writer) (suiteConfig, error) {
 	warm := fs.Duration("warmup", 2*time.Second, "warm-up before each window")
 	cs := fs.String("c", "1,32,256", "concurrencies, comma-separated")
 	infoC := fs.String("info-c", "32", "concurrencies at which the gateway is also run at log level info (empty: none)")
-	setups := fs.String("setups", "external,embedded", "NATS setups: external, embedded")
+	setups := fs.String("setups", "external,embedded,cluster", "NATS setups: external, embedded, cluster (3 nodes, R3, with a leader-kill run)")
 	quick := fs.Bool("quick", false, "smoke run: 3 s cells, 1 s warm-up, c=32 only")
 	sizes := fs.String("sizes", "200:8192", "body sizes MIN:MAX in bytes, log-uniform")
 	templates := fs.Int("templates", 1024, "distinct body templates (each request still gets its own noticeId)")
@@ -170,8 +171,10 @@ func parseSuiteFlags(args []string, stderr io.Writer) (suiteConfig, error) {
 			cfg.setups = append(cfg.setups, setupExternal)
 		case "embedded":
 			cfg.setups = append(cfg.setups, setupEmbedded)
+		case "cluster":
+			cfg.setups = append(cfg.setups, setupCluster)
 		default:
-			errs = append(errs, fmt.Errorf("-setups: %q is not external or embedded", s))
+			errs = append(errs, fmt.Errorf("-setups: %q is not external, embedded or cluster", s))
 		}
 	}
 	if cfg.sizes, err = parseSizeRange(*sizes); err != nil {
@@ -230,9 +233,12 @@ func (s *suite) runAll(ctx context.Context) error {
 				return fmt.Errorf("create data dir: %w", err)
 			}
 			var err error
-			if setup == setupExternal {
+			switch setup {
+			case setupExternal:
 				err = s.runExternal(ctx, dir, c)
-			} else {
+			case setupCluster:
+				err = s.runCluster(ctx, dir, c)
+			default:
 				err = s.runEmbedded(ctx, dir, c)
 			}
 			if stopErr := s.l.stopAll(); err == nil && stopErr != nil {
