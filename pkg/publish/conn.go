@@ -52,8 +52,13 @@ func (p *Publisher) connect(cfg Config) (*nats.Conn, error) {
 	opts = append(opts, auth...)
 	serverURL := cfg.URL
 	if cfg.Embedded != nil {
-		serverURL = cfg.Embedded.ClientURL()
+		// nats:// even when the listener is TLS-only (tls://): the
+		// in-process pipe needs no TLS, and the server allows it plain.
+		serverURL = "nats://" + cfg.Embedded.Server().Addr().String()
 		opts = append(opts, nats.InProcessServer(cfg.Embedded.Server()))
+		if cfg.Embedded.auth != nil {
+			opts = append(opts, cfg.Embedded.auth.clientOptions()...)
+		}
 	}
 	nc, err := nats.Connect(serverURL, opts...)
 	if err != nil {

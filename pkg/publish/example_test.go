@@ -40,7 +40,7 @@ func Example() {
 	cfg := publish.DefaultConfig()
 	cfg.Embedded = emb // or cfg.URL = "nats://..." for an external server
 	cfg.SpoolPath = filepath.Join(stateDir, "spool.db")
-	p, err := publish.New(cfg, log.Named("publish"), prometheus.DefaultRegisterer)
+	p, err := publish.New(cfg, log, prometheus.DefaultRegisterer)
 	if err != nil {
 		fmt.Println(err)
 		return

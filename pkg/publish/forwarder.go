@@ -22,6 +22,9 @@ const (
 	// idleRecheck re-examines the spool and the stream even without a
 	// signal; it costs nothing and guards against any missed wake-up.
 	idleRecheck = 30 * time.Second
+	// spoolProbeInterval is how often a spool whose last write failed is
+	// tried again while idle.
+	spoolProbeInterval = 2 * time.Second
 )
 
 // Run forwards spooled messages to JetStream, oldest first, until ctx is
@@ -74,7 +77,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 				drainingSince = time.Time{}
 			}
 			failures = 0
-			if !p.sleep(ctx, timer, p.recheckWait(), p.wakeConn, p.wakeSpool) {
+			// A stream that breaks the contract and a spool whose last
+			// write failed are both looked at again sooner.
+			if !p.sleep(ctx, timer, min(p.recheckWait(), p.probeSpool(log)), p.wakeConn, p.wakeSpool) {
 				return nil
 			}
 		default:
@@ -91,6 +96,21 @@ func (p *Publisher) Run(ctx context.Context) error {
 			failures = 0
 		}
 	}
+}
+
+// probeSpool tries a write on a spool whose last write failed, so that
+// readiness comes back when the disk does, without waiting for traffic
+// that a load balancer no longer sends. It returns how long to stay idle.
+func (p *Publisher) probeSpool(log *zap.Logger) time.Duration {
+	if !p.spool.isBroken() {
+		return idleRecheck
+	}
+	if err := p.spool.probe(); err != nil {
+		log.Debug("spool still not writable", zap.Error(err))
+		return spoolProbeInterval
+	}
+	log.Info("spool writable again")
+	return idleRecheck
 }
 
 // sleep waits for d, a signal on a or b (nil blocks), or ctx; it reports

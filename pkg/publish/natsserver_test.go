@@ -52,13 +52,24 @@ func deadNATS(t testing.TB) *testNATS {
 
 func (n *testNATS) start(listen string) {
 	n.t.Helper()
-	emb, err := StartEmbedded(EmbeddedConfig{Listen: listen, StoreDir: n.dir, SyncInterval: n.syncI}, zap.NewNop())
+	emb, err := startOpenServer(EmbeddedConfig{Listen: listen, StoreDir: n.dir, SyncInterval: n.syncI})
 	if err != nil {
 		n.t.Fatalf("start nats: %v", err)
 	}
 	n.mu.Lock()
 	n.emb = emb
 	n.mu.Unlock()
+}
+
+// startOpenServer starts the embedded server's configuration without its
+// authentication: an external NATS where anonymous clients may do
+// anything, as tests that stand for an operator need.
+func startOpenServer(cfg EmbeddedConfig) (*Embedded, error) {
+	opts, err := embeddedOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return startServer(opts, cfg.ReadyTimeout, zap.NewNop())
 }
 
 // stop shuts the server down and waits for it; safe to repeat.

@@ -3,12 +3,14 @@ package publish
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -31,14 +33,11 @@ func BenchmarkPublish(b *testing.B) {
 		interval time.Duration
 	}{{"sync=always", 0}, {"sync=2m", 2 * time.Minute}} {
 		b.Run(sync.name, func(b *testing.B) {
-			emb, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:0", StoreDir: b.TempDir(), SyncInterval: sync.interval}, zap.NewNop())
-			if err != nil {
-				b.Fatalf("start embedded: %v", err)
-			}
+			emb, writer := startBenchServer(b, EmbeddedConfig{Listen: "127.0.0.1:0", StoreDir: b.TempDir(), SyncInterval: sync.interval})
 			defer emb.Shutdown()
 
 			for _, mode := range []string{"bare_tcp", "bare_inprocess", "publisher_tcp", "publisher_inprocess"} {
-				publish := benchPublishFunc(b, emb, mode)
+				publish := benchPublishFunc(b, emb, writer, mode)
 				var seq atomic.Int64
 				msg := func() Message {
 					n := seq.Add(1)
@@ -72,13 +71,44 @@ func BenchmarkPublish(b *testing.B) {
 	}
 }
 
+// startBenchServer starts the embedded server as StartEmbedded does, plus
+// a user that may write over TCP too (which StartEmbedded never allows),
+// for the benchmark's TCP baselines.
+func startBenchServer(b *testing.B, cfg EmbeddedConfig) (*Embedded, *embeddedAuth) {
+	b.Helper()
+	cfg.Stream, cfg.SubjectPrefix = DefaultStream, DefaultSubjectPrefix
+	opts, err := embeddedOptions(cfg)
+	if err != nil {
+		b.Fatalf("embedded options: %v", err)
+	}
+	gw, err := newEmbeddedAuth()
+	if err != nil {
+		b.Fatal(err)
+	}
+	writer, err := newEmbeddedAuth()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := configureAuth(opts, cfg, gw); err != nil {
+		b.Fatalf("configure auth: %v", err)
+	}
+	opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: writer.pub})
+	emb, err := startServer(opts, 0, zap.NewNop())
+	if err != nil {
+		b.Fatalf("start embedded: %v", err)
+	}
+	emb.auth = gw
+	return emb, writer
+}
+
 // benchPublishFunc returns a publish function for mode, with the stream
-// created; its connections close when b ends.
-func benchPublishFunc(b *testing.B, emb *Embedded, mode string) func(Message) error {
+// created; its connections close when b ends. Bare clients and the TCP
+// publisher use writer's key.
+func benchPublishFunc(b *testing.B, emb *Embedded, writer *embeddedAuth, mode string) func(Message) error {
 	b.Helper()
 	switch mode {
 	case "bare_tcp", "bare_inprocess":
-		opts := []nats.Option{nats.Name("bench")}
+		opts := []nats.Option{nats.Name("bench"), nats.Nkey(writer.pub, writer.kp.Sign)}
 		if mode == "bare_inprocess" {
 			opts = append(opts, nats.InProcessServer(emb.Server()))
 		}
@@ -107,7 +137,16 @@ func benchPublishFunc(b *testing.B, emb *Embedded, mode string) func(Message) er
 	default:
 		cfg := testConfig(emb.ClientURL(), b.TempDir())
 		cfg.SpoolPath = filepath.Join(b.TempDir(), "spool.db")
+		seed, err := writer.kp.Seed()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.NkeySeedFile = filepath.Join(b.TempDir(), "writer.nk")
+		if err := os.WriteFile(cfg.NkeySeedFile, seed, 0o600); err != nil {
+			b.Fatal(err)
+		}
 		if mode == "publisher_inprocess" {
+			cfg.NkeySeedFile = "" // the gateway's own identity
 			cfg.URL, cfg.Embedded = "", emb
 		}
 		p, err := New(cfg, zap.NewNop(), nil)

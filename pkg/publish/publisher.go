@@ -43,9 +43,10 @@ type Publisher struct {
 }
 
 // New opens the spool at cfg.SpoolPath, registers the metrics with reg (nil:
-// none), and connects to NATS. It does not wait for NATS: while NATS is down
+// none), and connects to NATS. It names log "publish" itself. It does not wait for NATS: while NATS is down
 // messages are spooled, and Run creates the stream once NATS is reachable.
 func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, error) {
+	log = log.Named("publish")
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("check publish config: %w", err)

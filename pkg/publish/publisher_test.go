@@ -96,7 +96,7 @@ func TestOutageSpoolsThenDrains(t *testing.T) {
 	const n = 25
 	srv := startNATS(t)
 	cfg := testConfig(srv.url(), t.TempDir())
-	cfg.PublishTimeout = 10 * time.Second
+	cfg.PublishTimeout = 7 * time.Second // the most nats.publish_timeout allows
 	p := newTestPublisher(t, cfg, true)
 
 	srv.stop()
@@ -219,17 +219,23 @@ func assertIDs(t *testing.T, got []*jetstream.RawStreamMsg, n int) {
 
 func TestSpoolFullRejectsThenRecovers(t *testing.T) {
 	const fits = 3
+	// Large enough that three pass the smallest spool.max_bytes (1 MiB).
+	msg := func(i int) Message {
+		m := testMsg(i)
+		m.Data = append(m.Data, make([]byte, 400<<10)...)
+		return m
+	}
 	srv := deadNATS(t)
 	cfg := testConfig(srv.url(), t.TempDir())
-	cfg.SpoolMaxBytes = int64(fits * (encodedSize(testMsg(0)) + spoolKeySize))
+	cfg.SpoolMaxBytes = int64(fits * (encodedSize(msg(0)) + spoolKeySize))
 	p := newTestPublisher(t, cfg, true)
 
 	for i := range fits {
-		if out, err := p.Publish(context.Background(), testMsg(i)); err != nil || out != Spooled {
+		if out, err := p.Publish(context.Background(), msg(i)); err != nil || out != Spooled {
 			t.Fatalf("publish %d: got %v, %v, want spooled, nil", i, out, err)
 		}
 	}
-	_, err := p.Publish(context.Background(), testMsg(fits))
+	_, err := p.Publish(context.Background(), msg(fits))
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrSpoolFull) {
 		t.Fatalf("publish to a full spool: got %v, want ErrUnavailable and ErrSpoolFull", err)
 	}
@@ -257,7 +263,7 @@ func TestSpoolFullRejectsThenRecovers(t *testing.T) {
 	if !p.Ready() {
 		t.Errorf("ready with NATS down and the spool drained: got false, want true")
 	}
-	if out, err := p.Publish(context.Background(), testMsg(fits)); err != nil || out != Spooled {
+	if out, err := p.Publish(context.Background(), msg(fits)); err != nil || out != Spooled {
 		t.Errorf("publish after draining: got %v, %v, want spooled, nil", out, err)
 	}
 }

@@ -257,6 +257,32 @@ func (s *spool) removeWith(fn func(messages, dead *bolt.Bucket) (int, int64, err
 	s.depth -= int64(n)
 	s.bytes -= freed
 	s.oldest = oldest
+	s.broken = false // a write transaction committed: the file takes writes
+	return nil
+}
+
+// isBroken reports whether the last write failed and nothing has been
+// written since.
+func (s *spool) isBroken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken
+}
+
+// probe tries a write transaction that changes nothing a reader sees (it
+// rewrites the messages bucket's header), and clears broken when it
+// commits: the spool is writable again although no message arrived.
+func (s *spool) probe() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages)
+		return b.SetSequence(b.Sequence())
+	})
+	if err != nil {
+		return fmt.Errorf("probe spool: %w", err)
+	}
+	s.mu.Lock()
+	s.broken = false
+	s.mu.Unlock()
 	return nil
 }
 
