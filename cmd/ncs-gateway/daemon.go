@@ -91,7 +91,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("register webhook metrics: %w", err)
 	}
-	hook, err := webhook.NewServer(webhookConfig(cfg, secrets), pub, log, wm)
+	hook, err := webhook.NewServer(webhookConfig(cfg, secrets), notifier{pub: pub, prefix: cfg.NATS.SubjectPrefix}, log, wm)
 	if err != nil {
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("create webhook server: %w", err)
@@ -361,7 +361,6 @@ func webhookConfig(cfg Config, s Secrets) webhook.Config {
 		AcceptSHA1:     cfg.Webhook.AcceptSHA1,
 		MaxBodyBytes:   cfg.Webhook.MaxBodyBytes,
 		MaxConnections: cfg.Webhook.MaxConnections,
-		SubjectPrefix:  cfg.NATS.SubjectPrefix,
 	}
 }
 

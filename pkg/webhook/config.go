@@ -30,8 +30,19 @@ const DefaultMaxBodyBytes = 1 << 20
 // whose body is being read.
 const DefaultMaxConnections = 512
 
+// DefaultMaxNotifyAge is the oldest notifyMs accepted when
+// Config.MaxNotifyAge is zero. Agora sets notifyMs to the send time of every
+// attempt, so a genuine notification is seconds old; the bound sits well
+// inside the stream's duplicate window (2 h by default), so that a replay
+// young enough to pass is still caught as a duplicate.
+const DefaultMaxNotifyAge = 30 * time.Minute
+
+// DefaultMaxNotifyFuture is how far ahead of the host's clock a notifyMs may
+// be when Config.MaxNotifyFuture is zero: room for ordinary clock error.
+const DefaultMaxNotifyFuture = 5 * time.Minute
+
 // Config is the webhook receiver's configuration, filled by the daemon from
-// the operator's webhook.* and nats.subject_prefix settings.
+// the operator's webhook.* settings.
 type Config struct {
 	// Listen is the TCP address to bind, e.g. ":8443" or "127.0.0.1:0".
 	Listen string
@@ -53,8 +64,14 @@ type Config struct {
 	// without a whole request header) are closed, longest spare first. The
 	// process's open file limit must leave room above it.
 	MaxConnections int
-	// SubjectPrefix is the NATS subject prefix, e.g. "agora.ncs".
-	SubjectPrefix string
+	// MaxNotifyAge (webhook.max_notify_age) is how old a signed
+	// notification's notifyMs may be; an older one is refused as stale (a
+	// replay, or a host clock that runs ahead). Zero means
+	// DefaultMaxNotifyAge. Bodies without notifyMs are not checked.
+	MaxNotifyAge time.Duration
+	// MaxNotifyFuture (webhook.max_notify_future) is how far in the future
+	// notifyMs may be; zero means DefaultMaxNotifyFuture.
+	MaxNotifyFuture time.Duration
 	// PublishTimeout bounds one Publish call; zero means 8 s. It must stay
 	// below the server's 9 s write timeout.
 	PublishTimeout time.Duration
@@ -73,6 +90,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxNotifyAge == 0 {
+		c.MaxNotifyAge = DefaultMaxNotifyAge
+	}
+	if c.MaxNotifyFuture == 0 {
+		c.MaxNotifyFuture = DefaultMaxNotifyFuture
 	}
 	return c
 }
@@ -95,24 +118,14 @@ func (c Config) validate() error {
 	if c.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("webhook.max_connections: %d must not be negative (0: %d)", c.MaxConnections, DefaultMaxConnections))
 	}
-	if !validSubjectPrefix(c.SubjectPrefix) {
-		errs = append(errs, fmt.Errorf("nats.subject_prefix: %q must be dot-separated tokens of A-Z a-z 0-9 _ -", c.SubjectPrefix))
+	if c.MaxNotifyAge < 0 {
+		errs = append(errs, fmt.Errorf("webhook.max_notify_age: %s must not be negative (0: %s)", c.MaxNotifyAge, DefaultMaxNotifyAge))
+	}
+	if c.MaxNotifyFuture < 0 {
+		errs = append(errs, fmt.Errorf("webhook.max_notify_future: %s must not be negative (0: %s)", c.MaxNotifyFuture, DefaultMaxNotifyFuture))
 	}
 	if c.PublishTimeout < 0 || c.PublishTimeout >= writeTimeout {
 		errs = append(errs, fmt.Errorf("webhook publish timeout: %s must be between 0 and %s", c.PublishTimeout, writeTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// validSubjectPrefix reports whether p is one or more safe tokens joined by dots.
-func validSubjectPrefix(p string) bool {
-	if p == "" {
-		return false
-	}
-	for tok := range strings.SplitSeq(p, ".") {
-		if !safeToken(tok) {
-			return false
-		}
-	}
-	return true
 }

@@ -13,8 +13,8 @@ const maxNestingDepth = 10000
 // contents or a number's literal text, as encoding/json would decode them
 // into a string (escapes resolved, invalid UTF-8 replaced).
 type envelopeFields struct {
-	noticeID, notificationID, productID, eventType, sid string
-	payloadCname, payloadSID, msgName                   string
+	noticeID, notificationID, productID, eventType, sid, notifyMs string
+	payloadCname, payloadSID, msgName                             string
 }
 
 // fieldSet names the keys read at one level of the envelope.
@@ -146,6 +146,8 @@ func (s *scanner) field(f *envelopeFields, level fieldSet, key string, depth int
 			dst = &f.eventType
 		case "sid":
 			dst = &f.sid
+		case "notifyMs":
+			dst = &f.notifyMs
 		case "payload":
 			nested = payloadLevel
 		}
