@@ -289,7 +289,7 @@ func (p attackPlan) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil || p.tls == nil {
 		return c, err
 	}
-	return dialTLS(ctx, c, p.tls)
+	return dialTLS(ctx, c, p.addr, p.tls)
 }
 
 // dialLoopback connects to addr, a loopback address.

@@ -106,8 +106,14 @@ func negotiatedProto(ctx context.Context, url string, c *tls.Config) (string, er
 
 // dialTLS completes a TLS handshake over conn for the hand-written
 // HTTP/1.1 attackers; it offers http/1.1 only, since they speak it.
-func dialTLS(ctx context.Context, conn net.Conn, c *tls.Config) (net.Conn, error) {
+func dialTLS(ctx context.Context, conn net.Conn, addr string, c *tls.Config) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("tls: %w", err)
+	}
 	cfg := c.Clone()
+	cfg.ServerName = host // an IP: verified against the certificate's IP SANs
 	cfg.NextProtos = []string{"http/1.1"}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
