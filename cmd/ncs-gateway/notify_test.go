@@ -18,7 +18,7 @@ import (
 
 // webhookFixture reads a body from pkg/webhook's testdata, without the
 // file's final newline.
-func webhookFixture(t *testing.T, name string) []byte {
+func webhookFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "webhook", "testdata", name))
 	if err != nil {

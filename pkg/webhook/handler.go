@@ -34,6 +34,10 @@ var (
 // so a genuine notification delayed by a hiccup still gets through.
 const statusNotFresh = http.StatusUnprocessableEntity
 
+// jsonContentType is the Content-Type of every answer, one slice for all
+// of them (net/http only reads it), to save an allocation per request.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
+
 // eagerBodyBytes is the largest announced Content-Length allocated before
 // the body arrives; Agora's notifications are a few KiB.
 const eagerBodyBytes = 64 << 10
@@ -48,7 +52,8 @@ var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // handleNotify serves POST <path>: read, verify, parse, check freshness,
 // publish, answer.
-func (s *Server) handleNotify(c echo.Context) error {
+func (s *Server) handleNotify(c echo.Context) (err error) {
+	defer s.recovered(&err)
 	start := time.Now()
 	now := start
 	if s.clock != nil {
@@ -77,7 +82,7 @@ func (s *Server) handleNotify(c echo.Context) error {
 	}
 
 	n := Parse(body, now.UTC())
-	if !n.NotifyAt.IsZero() && !s.fresh(w, r, start, now, &n) {
+	if !n.NotifyAt.IsZero() && !s.fresh(w, r, start, now, n.NotifyAt, n.ID) {
 		return nil
 	}
 	// Detached from the request: a client that hangs up must not abort a
@@ -123,19 +128,38 @@ func (s *Server) handleNotify(c echo.Context) error {
 			zap.String("remote_addr", r.RemoteAddr))
 		return nil
 	}
-	s.answer(w, start, http.StatusOK, okAnswer(n.ID, outcome, ""))
-	s.log.Info("notification accepted",
-		zap.String("notice_id", n.ID),
-		zap.String("product_id", n.ProductID),
-		zap.String("event_type", n.EventType),
-		zap.String("outcome", outcome.String()),
-		zap.Duration("latency", time.Since(start)),
-		zap.String("remote_addr", r.RemoteAddr))
+	buf := answerBufs.Get().(*[]byte)
+	*buf = appendOKAnswer((*buf)[:0], n.ID, outcome, "")
+	s.answer(w, start, http.StatusOK, *buf)
+	answerBufs.Put(buf)
+	if ce := s.log.Check(zap.InfoLevel, "notification accepted"); ce != nil {
+		// The fields' array is recycled: a variadic slice passed to a
+		// logger escapes, one allocation per request otherwise. Cores
+		// encode fields during Write and keep no reference to the slice.
+		fs := acceptedFields.Get().(*[6]zap.Field)
+		fs[0] = zap.String("notice_id", n.ID)
+		fs[1] = zap.String("product_id", n.ProductID)
+		fs[2] = zap.String("event_type", n.EventType)
+		fs[3] = zap.String("outcome", outcome.String())
+		fs[4] = zap.Duration("latency", time.Since(start))
+		fs[5] = zap.String("remote_addr", r.RemoteAddr)
+		ce.Write(fs[:]...)
+		*fs = [6]zap.Field{}
+		acceptedFields.Put(fs)
+	}
 	return nil
 }
 
+// answerBufs and acceptedFields recycle the 200 answer's bytes and the
+// accepted log line's fields across requests.
+var (
+	answerBufs     = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+	acceptedFields = sync.Pool{New: func() any { return new([6]zap.Field) }}
+)
+
 // handleOtherMethod answers every method but POST on the webhook path.
-func (s *Server) handleOtherMethod(c echo.Context) error {
+func (s *Server) handleOtherMethod(c echo.Context) (err error) {
+	defer s.recovered(&err)
 	start := time.Now()
 	s.metrics.received.Inc()
 	r, w := c.Request(), c.Response()
@@ -151,11 +175,11 @@ func (s *Server) handleOtherMethod(c echo.Context) error {
 	return nil
 }
 
-// fresh records the skew between the host's clock and n's notifyMs, and
-// reports whether notifyMs is inside the accepted window; when it is not,
-// it answers, counts and logs (sampled) the refusal.
-func (s *Server) fresh(w http.ResponseWriter, r *http.Request, start, now time.Time, n *Notification) bool {
-	skew := now.Sub(n.NotifyAt)
+// fresh records the skew between the host's clock and notifyAt, and reports
+// whether notifyAt is inside the accepted window; when it is not, it
+// answers, counts and logs (sampled) the refusal of notification id.
+func (s *Server) fresh(w http.ResponseWriter, r *http.Request, start, now, notifyAt time.Time, id string) bool {
+	skew := now.Sub(notifyAt)
 	s.skew.record(skew, now)
 	s.metrics.skew.Set(skew.Seconds())
 	reason, answer := "", []byte(nil)
@@ -173,7 +197,7 @@ func (s *Server) fresh(w http.ResponseWriter, r *http.Request, start, now time.T
 		zap.String("outcome", "rejected"),
 		zap.String("reason", reason),
 		zap.Int("status", statusNotFresh),
-		zap.String("notice_id", n.ID),
+		zap.String("notice_id", id),
 		zap.Duration("notify_skew", skew),
 		zap.Duration("latency", time.Since(start)),
 		zap.String("remote_addr", r.RemoteAddr))
@@ -195,7 +219,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, start time.Time,
 // answer writes a JSON answer and records its duration. A write error means
 // the client is gone; there is nobody left to tell.
 func (s *Server) answer(w http.ResponseWriter, start time.Time, code int, body []byte) {
-	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.Header()[echo.HeaderContentType] = jsonContentType
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
 	s.metrics.observe(code, time.Since(start).Seconds())
@@ -204,7 +228,11 @@ func (s *Server) answer(w http.ResponseWriter, start time.Time, code int, body [
 // okAnswer builds the 200 body, e.g.
 // {"status":"ok","noticeId":"...","outcome":"published"}.
 func okAnswer(id string, o Outcome, deadletter string) []byte {
-	b := make([]byte, 0, 80+len(id))
+	return appendOKAnswer(make([]byte, 0, 80+len(id)), id, o, deadletter)
+}
+
+// appendOKAnswer appends okAnswer's body to b.
+func appendOKAnswer(b []byte, id string, o Outcome, deadletter string) []byte {
 	b = append(b, `{"status":"ok"`...)
 	if id != "" {
 		b = append(b, `,"noticeId":`...)
