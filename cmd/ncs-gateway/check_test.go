@@ -11,7 +11,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
@@ -194,7 +193,7 @@ func buildEverything(t *testing.T, path string) {
 // never started, so nothing is published.
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, publish.Message) (publish.Outcome, error) {
+func (nopPublisher) Publish(context.Context, webhook.Notification) (webhook.Outcome, error) {
 	return 0, nil
 }
 

@@ -90,7 +90,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("register webhook metrics: %w", err)
 	}
-	hook, err := webhook.NewServer(webhookConfig(cfg, secrets), pub, log, wm)
+	hook, err := webhook.NewServer(webhookConfig(cfg, secrets), notifier{pub: pub, prefix: cfg.NATS.SubjectPrefix}, log, wm)
 	if err != nil {
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("create webhook server: %w", err)
@@ -239,16 +239,14 @@ func publisherConfig(cfg Config, s Secrets, emb *publish.Embedded) publish.Confi
 
 func webhookConfig(cfg Config, s Secrets) webhook.Config {
 	return webhook.Config{
-		Listen:         cfg.Webhook.Listen,
-		Path:           cfg.Webhook.Path,
-		TLSCertFile:    cfg.Webhook.TLSCertFile,
-		TLSKeyFile:     cfg.Webhook.TLSKeyFile,
-		Secrets:        s.WebhookSecrets,
-		AcceptSHA1:     cfg.Webhook.AcceptSHA1,
-		MaxBodyBytes:   cfg.Webhook.MaxBodyBytes,
-		MaxConnections: cfg.Webhook.MaxConnections,
-		SubjectPrefix:  cfg.NATS.SubjectPrefix,
-
+		Listen:          cfg.Webhook.Listen,
+		Path:            cfg.Webhook.Path,
+		TLSCertFile:     cfg.Webhook.TLSCertFile,
+		TLSKeyFile:      cfg.Webhook.TLSKeyFile,
+		Secrets:         s.WebhookSecrets,
+		AcceptSHA1:      cfg.Webhook.AcceptSHA1,
+		MaxBodyBytes:    cfg.Webhook.MaxBodyBytes,
+		MaxConnections:  cfg.Webhook.MaxConnections,
 		MaxNotifyAge:    cfg.Webhook.MaxNotifyAge,
 		MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
 	}

@@ -40,7 +40,7 @@ const (
 const DefaultMaxConnections = 512
 
 // Config is the webhook receiver's configuration, filled by the daemon from
-// the operator's webhook.* and nats.subject_prefix settings.
+// the operator's webhook.* settings.
 type Config struct {
 	// Listen is the TCP address to bind, e.g. ":8443" or "127.0.0.1:0".
 	Listen string
@@ -62,18 +62,17 @@ type Config struct {
 	// without a whole request header) are closed, longest spare first. The
 	// process's open file limit must leave room above it.
 	MaxConnections int
-	// SubjectPrefix is the NATS subject prefix, e.g. "agora.ncs".
-	SubjectPrefix string
+	// MaxNotifyAge (webhook.max_notify_age) is how old a signed
+	// notification's notifyMs may be; an older one is refused as stale (a
+	// replay, or a host clock that runs ahead). Zero means
+	// DefaultMaxNotifyAge. Bodies without notifyMs are not checked.
+	MaxNotifyAge time.Duration
+	// MaxNotifyFuture (webhook.max_notify_future) is how far in the future
+	// notifyMs may be; zero means DefaultMaxNotifyFuture.
+	MaxNotifyFuture time.Duration
 	// PublishTimeout bounds one Publish call; zero means 8 s. It must stay
 	// below the server's 9 s write timeout.
 	PublishTimeout time.Duration
-	// MaxNotifyAge refuses a notification whose notifyMs is older than
-	// this (webhook.max_notify_age); zero means DefaultMaxNotifyAge.
-	MaxNotifyAge time.Duration
-	// MaxNotifyFuture refuses a notification whose notifyMs is further
-	// ahead than this (webhook.max_notify_future); zero means
-	// DefaultMaxNotifyFuture.
-	MaxNotifyFuture time.Duration
 }
 
 // TLS reports whether the server serves HTTPS.

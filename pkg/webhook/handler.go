@@ -12,15 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
-
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
-
-// Publisher makes a message durable: acknowledged by JetStream or fsynced to
-// the local spool. A nil error means the message will not be lost.
-type Publisher interface {
-	Publish(ctx context.Context, m publish.Message) (publish.Outcome, error)
-}
 
 // Error answers, fixed so that nothing from the request is ever echoed.
 var (
@@ -30,7 +22,21 @@ var (
 	answerMethodNotAllowed = []byte(`{"error":"method not allowed"}`)
 	answerReadError        = []byte(`{"error":"cannot read body"}`)
 	answerUnavailable      = []byte(`{"error":"temporarily unavailable"}`)
+	answerStale            = []byte(`{"error":"stale notification: notifyMs too old"}`)
+	answerFuture           = []byte(`{"error":"notification from the future: notifyMs too far ahead"}`)
 )
+
+// statusNotFresh answers a signed notification whose notifyMs is outside
+// the accepted window. Not 401: the signature is good and an operator must
+// not chase a secret. A 4xx of its own (422: understood, authenticated,
+// refused for its content) keeps it apart from malformed requests (400) in
+// the duration histogram. Agora retries any non-200 with a fresh notifyMs,
+// so a genuine notification delayed by a hiccup still gets through.
+const statusNotFresh = http.StatusUnprocessableEntity
+
+// jsonContentType is the Content-Type of every answer, one slice for all
+// of them (net/http only reads it), to save an allocation per request.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
 
 // eagerBodyBytes is the largest announced Content-Length allocated before
 // the body arrives; Agora's notifications are a few KiB.
@@ -41,12 +47,18 @@ var errBodyTooLarge = errors.New("body too large")
 
 // bodyBufs serves bodies sent without a Content-Length or with a large
 // one; each body is copied out before its buffer returns here, because a
-// publisher may keep Message.Data (the spool does).
+// publisher may keep Notification.Body (the spool does).
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// handleNotify serves POST <path>: read, verify, parse, publish, answer.
-func (s *Server) handleNotify(c echo.Context) error {
+// handleNotify serves POST <path>: read, verify, parse, check freshness,
+// publish, answer.
+func (s *Server) handleNotify(c echo.Context) (err error) {
+	defer s.recovered(&err)
 	start := time.Now()
+	now := start
+	if s.clock != nil {
+		now = s.clock()
+	}
 	s.metrics.received.Inc()
 	r, w := c.Request(), c.Response()
 
@@ -69,15 +81,17 @@ func (s *Server) handleNotify(c echo.Context) error {
 		return nil
 	}
 
-	n := Parse(body, start.UTC())
-	msg := n.Message(s.cfg.SubjectPrefix)
+	n := Parse(body, now.UTC())
+	if !n.NotifyAt.IsZero() && !s.fresh(w, r, start, now, n.NotifyAt, n.ID) {
+		return nil
+	}
 	// Detached from the request: a client that hangs up must not abort a
 	// write to the spool half-way. Bounded: a stuck publisher must not hold
 	// the answer past Agora's 10 s.
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), start.Add(s.cfg.PublishTimeout))
-	outcome, err := s.pub.Publish(ctx, msg)
+	outcome, err := s.pub.Publish(ctx, n)
 	cancel()
-	if err == nil && outcome != publish.Published && outcome != publish.Spooled {
+	if err == nil && outcome != Published && outcome != Spooled {
 		err = fmt.Errorf("publish: unexpected outcome %d without error", int(outcome))
 	}
 	if err != nil {
@@ -109,24 +123,43 @@ func (s *Server) handleNotify(c echo.Context) error {
 			zap.String("outcome", "deadletter"),
 			zap.String("reason", n.DeadLetterReason),
 			zap.String("delivery", outcome.String()),
-			zap.String("message_id", msg.ID),
+			zap.String("message_id", n.Key()),
 			zap.Duration("latency", time.Since(start)),
 			zap.String("remote_addr", r.RemoteAddr))
 		return nil
 	}
-	s.answer(w, start, http.StatusOK, okAnswer(n.ID, outcome, ""))
-	s.log.Info("notification accepted",
-		zap.String("notice_id", n.ID),
-		zap.String("product_id", n.ProductID),
-		zap.String("event_type", n.EventType),
-		zap.String("outcome", outcome.String()),
-		zap.Duration("latency", time.Since(start)),
-		zap.String("remote_addr", r.RemoteAddr))
+	buf := answerBufs.Get().(*[]byte)
+	*buf = appendOKAnswer((*buf)[:0], n.ID, outcome, "")
+	s.answer(w, start, http.StatusOK, *buf)
+	answerBufs.Put(buf)
+	if ce := s.log.Check(zap.InfoLevel, "notification accepted"); ce != nil {
+		// The fields' array is recycled: a variadic slice passed to a
+		// logger escapes, one allocation per request otherwise. Cores
+		// encode fields during Write and keep no reference to the slice.
+		fs := acceptedFields.Get().(*[6]zap.Field)
+		fs[0] = zap.String("notice_id", n.ID)
+		fs[1] = zap.String("product_id", n.ProductID)
+		fs[2] = zap.String("event_type", n.EventType)
+		fs[3] = zap.String("outcome", outcome.String())
+		fs[4] = zap.Duration("latency", time.Since(start))
+		fs[5] = zap.String("remote_addr", r.RemoteAddr)
+		ce.Write(fs[:]...)
+		*fs = [6]zap.Field{}
+		acceptedFields.Put(fs)
+	}
 	return nil
 }
 
+// answerBufs and acceptedFields recycle the 200 answer's bytes and the
+// accepted log line's fields across requests.
+var (
+	answerBufs     = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+	acceptedFields = sync.Pool{New: func() any { return new([6]zap.Field) }}
+)
+
 // handleOtherMethod answers every method but POST on the webhook path.
-func (s *Server) handleOtherMethod(c echo.Context) error {
+func (s *Server) handleOtherMethod(c echo.Context) (err error) {
+	defer s.recovered(&err)
 	start := time.Now()
 	s.metrics.received.Inc()
 	r, w := c.Request(), c.Response()
@@ -140,6 +173,35 @@ func (s *Server) handleOtherMethod(c echo.Context) error {
 		zap.Duration("latency", time.Since(start)),
 		zap.String("remote_addr", r.RemoteAddr))
 	return nil
+}
+
+// fresh records the skew between the host's clock and notifyAt, and reports
+// whether notifyAt is inside the accepted window; when it is not, it
+// answers, counts and logs (sampled) the refusal of notification id.
+func (s *Server) fresh(w http.ResponseWriter, r *http.Request, start, now, notifyAt time.Time, id string) bool {
+	skew := now.Sub(notifyAt)
+	s.skew.record(skew, now)
+	s.metrics.skew.Set(skew.Seconds())
+	reason, answer := "", []byte(nil)
+	switch {
+	case skew > s.cfg.MaxNotifyAge:
+		reason, answer = reasonStale, answerStale
+	case -skew > s.cfg.MaxNotifyFuture:
+		reason, answer = reasonFuture, answerFuture
+	default:
+		return true
+	}
+	s.metrics.rejected.WithLabelValues(reason).Inc()
+	s.answer(w, start, statusNotFresh, answer)
+	s.rejectLog.Warn("notification rejected",
+		zap.String("outcome", "rejected"),
+		zap.String("reason", reason),
+		zap.Int("status", statusNotFresh),
+		zap.String("notice_id", id),
+		zap.Duration("notify_skew", skew),
+		zap.Duration("latency", time.Since(start)),
+		zap.String("remote_addr", r.RemoteAddr))
+	return false
 }
 
 // reject answers an error, counts it by reason and logs it at warn.
@@ -157,7 +219,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, start time.Time,
 // answer writes a JSON answer and records its duration. A write error means
 // the client is gone; there is nobody left to tell.
 func (s *Server) answer(w http.ResponseWriter, start time.Time, code int, body []byte) {
-	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.Header()[echo.HeaderContentType] = jsonContentType
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
 	s.metrics.observe(code, time.Since(start).Seconds())
@@ -165,8 +227,12 @@ func (s *Server) answer(w http.ResponseWriter, start time.Time, code int, body [
 
 // okAnswer builds the 200 body, e.g.
 // {"status":"ok","noticeId":"...","outcome":"published"}.
-func okAnswer(id string, o publish.Outcome, deadletter string) []byte {
-	b := make([]byte, 0, 80+len(id))
+func okAnswer(id string, o Outcome, deadletter string) []byte {
+	return appendOKAnswer(make([]byte, 0, 80+len(id)), id, o, deadletter)
+}
+
+// appendOKAnswer appends okAnswer's body to b.
+func appendOKAnswer(b []byte, id string, o Outcome, deadletter string) []byte {
 	b = append(b, `{"status":"ok"`...)
 	if id != "" {
 		b = append(b, `,"noticeId":`...)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 func TestHandler(t *testing.T) {
@@ -23,9 +21,11 @@ func TestHandler(t *testing.T) {
 	hostile := []byte(`{"noticeId":"h1","productId":"a.>","eventType":"31.*"}`)
 	big := []byte(`{"noticeId":"big","pad":"` + strings.Repeat("x", 5000) + `"}`)
 
+	// wantMsg is what the publisher must be handed: the notification's
+	// key and routing fields ("" fields of fields are not checked).
 	type wantMsg struct {
-		subject, id string
-		header      map[string]string
+		key, product, event string
+		fields              map[string]string
 	}
 	tests := []struct {
 		name       string
@@ -33,7 +33,7 @@ func TestHandler(t *testing.T) {
 		body       []byte
 		header     http.Header
 		acceptSHA1 bool
-		outcome    publish.Outcome // what the fake publisher answers; zero: Published
+		outcome    Outcome // what the fake publisher answers; zero: Published
 		pubErr     error
 		wantCode   int
 		wantAnswer map[string]string // fields of the JSON answer
@@ -45,49 +45,46 @@ func TestHandler(t *testing.T) {
 		{
 			name: "published", body: uploaded, header: v2(uploaded), wantCode: 200,
 			wantAnswer: map[string]string{"status": "ok", "noticeId": "2000001428:4330:107", "outcome": "published"},
-			wantMsg: &wantMsg{"agora.ncs.3.31", "2000001428:4330:107", map[string]string{
-				HeaderNoticeID: "2000001428:4330:107", HeaderProductID: "3", HeaderEventType: "31",
-				HeaderEventName: "uploaded", HeaderSID: "38f8e3cfdc474cd56fc1ceba380d7e1a", HeaderCname: "class_room_4821"}},
+			wantMsg: &wantMsg{"2000001428:4330:107", "3", "31", map[string]string{
+				"id": "2000001428:4330:107", "name": "uploaded", "sid": "38f8e3cfdc474cd56fc1ceba380d7e1a", "cname": "class_room_4821"}},
 			accepted: "published",
 		},
 		{
-			name: "spooled", body: []byte(vectorA), header: v2([]byte(vectorA)), outcome: publish.Spooled,
+			name: "spooled", body: []byte(vectorA), header: v2([]byte(vectorA)), outcome: Spooled,
 			wantCode:   200,
 			wantAnswer: map[string]string{"status": "ok", "noticeId": testNoticeID, "outcome": "spooled"},
-			wantMsg:    &wantMsg{"agora.ncs.1.10", testNoticeID, map[string]string{HeaderProductID: "1", HeaderEventType: "10"}},
+			wantMsg:    &wantMsg{testNoticeID, "1", "10", nil},
 			accepted:   "spooled",
 		},
 		{
 			name: "sha1 accepted", body: []byte(vectorB), header: http.Header{HeaderSignature: {vectorBSHA1}}, acceptSHA1: true,
 			wantCode: 200, wantAnswer: map[string]string{"outcome": "published"},
-			wantMsg: &wantMsg{"agora.ncs.1.10", testNoticeID, nil}, accepted: "published",
+			wantMsg: &wantMsg{testNoticeID, "1", "10", nil}, accepted: "published",
 		},
 		{
 			name: "legacy format", body: legacy, header: v2(legacy), wantCode: 200,
 			wantAnswer: map[string]string{"noticeId": "f5e1c2a0-3b7d-11eb-8f2a-7b5e4c9d1a22"},
-			wantMsg: &wantMsg{"agora.ncs.unknown.40", "f5e1c2a0-3b7d-11eb-8f2a-7b5e4c9d1a22", map[string]string{
-				HeaderProductID: "unknown", HeaderEventName: "recorder_started", HeaderCname: "legacy_room"}},
+			wantMsg: &wantMsg{"f5e1c2a0-3b7d-11eb-8f2a-7b5e4c9d1a22", "unknown", "40", map[string]string{
+				"name": "recorder_started", "cname": "legacy_room"}},
 			accepted: "published",
 		},
 		{
 			name: "hostile product", body: hostile, header: v2(hostile), wantCode: 200,
-			wantMsg:  &wantMsg{"agora.ncs.unknown.unknown", "h1", map[string]string{HeaderProductID: "unknown"}},
+			wantMsg:  &wantMsg{"h1", "unknown", "unknown", nil},
 			accepted: "published",
 		},
 		{
 			name: "deadletter not json", body: []byte("ping"), header: v2([]byte("ping")), wantCode: 200,
 			wantAnswer: map[string]string{"status": "ok", "outcome": "published", "deadletter": "not_json"},
-			wantMsg: &wantMsg{"agora.ncs.deadletter", deadletterIDOf("ping"), map[string]string{
-				HeaderDeadletterReason: "not_json"}},
-			accepted: "published", dead: "not_json",
+			wantMsg:    &wantMsg{deadletterIDOf("ping"), "unknown", "unknown", map[string]string{"dead": "not_json"}},
+			accepted:   "published", dead: "not_json",
 		},
 		{
-			name: "deadletter no id, spooled", body: noID, header: v2(noID), outcome: publish.Spooled,
+			name: "deadletter no id, spooled", body: noID, header: v2(noID), outcome: Spooled,
 			wantCode:   200,
 			wantAnswer: map[string]string{"outcome": "spooled", "deadletter": "no_id"},
-			wantMsg: &wantMsg{"agora.ncs.deadletter", deadletterIDOf(string(noID)), map[string]string{
-				HeaderDeadletterReason: "no_id", HeaderCname: "c"}},
-			accepted: "spooled", dead: "no_id",
+			wantMsg:    &wantMsg{deadletterIDOf(string(noID)), "3", "31", map[string]string{"dead": "no_id", "cname": "c"}},
+			accepted:   "spooled", dead: "no_id",
 		},
 		{
 			name: "missing signature", body: []byte(vectorA), wantCode: 401,
@@ -122,14 +119,14 @@ func TestHandler(t *testing.T) {
 		},
 		{
 			name: "unavailable", body: []byte(vectorA), header: v2([]byte(vectorA)),
-			pubErr:   fmt.Errorf("spool: %w", publish.ErrUnavailable),
+			pubErr:   fmt.Errorf("spool: %w", ErrUnavailable),
 			wantCode: 503, wantAnswer: map[string]string{"error": "temporarily unavailable"},
-			wantMsg: &wantMsg{"agora.ncs.1.10", testNoticeID, nil}, rejected: reasonUnavailable,
+			wantMsg: &wantMsg{testNoticeID, "1", "10", nil}, rejected: reasonUnavailable,
 		},
 		{
 			name: "outcome without error", body: []byte(vectorA), header: v2([]byte(vectorA)),
-			outcome:  publish.Outcome(42),
-			wantCode: 503, wantMsg: &wantMsg{"agora.ncs.1.10", testNoticeID, nil}, rejected: reasonUnavailable,
+			outcome:  Outcome(42),
+			wantCode: 503, wantMsg: &wantMsg{testNoticeID, "1", "10", nil}, rejected: reasonUnavailable,
 		},
 	}
 	for _, tt := range tests {
@@ -169,21 +166,22 @@ func TestHandler(t *testing.T) {
 			case tt.wantMsg != nil && len(msgs) != 1:
 				t.Errorf("got %d published messages, want 1", len(msgs))
 			case tt.wantMsg != nil:
-				m := msgs[0]
-				if m.Subject != tt.wantMsg.subject || m.ID != tt.wantMsg.id {
-					t.Errorf("got subject %q id %q, want %q %q", m.Subject, m.ID, tt.wantMsg.subject, tt.wantMsg.id)
+				n := msgs[0]
+				if n.Key() != tt.wantMsg.key || n.ProductID != tt.wantMsg.product || n.EventType != tt.wantMsg.event {
+					t.Errorf("got key %q product %q event %q, want %q %q %q",
+						n.Key(), n.ProductID, n.EventType, tt.wantMsg.key, tt.wantMsg.product, tt.wantMsg.event)
 				}
-				if !bytes.Equal(m.Data, tt.body) {
-					t.Errorf("got data %q, want the body byte for byte", m.Data)
+				if !bytes.Equal(n.Body, tt.body) {
+					t.Errorf("got body %q, want the request's byte for byte", n.Body)
 				}
-				for k, want := range tt.wantMsg.header {
-					if got := m.Header.Get(k); got != want {
-						t.Errorf("got header %s %q, want %q", k, got, want)
+				got := map[string]string{"id": n.ID, "name": n.EventName, "sid": n.SID, "cname": n.Cname, "dead": n.DeadLetterReason}
+				for k, want := range tt.wantMsg.fields {
+					if got[k] != want {
+						t.Errorf("got %s %q, want %q", k, got[k], want)
 					}
 				}
-				rec, err := time.Parse(time.RFC3339Nano, m.Header.Get(HeaderReceivedAt))
-				if err != nil || rec.Before(before.Add(-time.Second)) || rec.After(time.Now().Add(time.Second)) || rec.Location() != time.UTC {
-					t.Errorf("got %s %q (%v), want a UTC RFC 3339 time of now", HeaderReceivedAt, m.Header.Get(HeaderReceivedAt), err)
+				if n.ReceivedAt.Before(before.Add(-time.Second)) || n.ReceivedAt.After(time.Now().Add(time.Second)) || n.ReceivedAt.Location() != time.UTC {
+					t.Errorf("got received at %v, want a UTC time of now", n.ReceivedAt)
 				}
 				if pub.deadlines != 1 {
 					t.Errorf("got %d publish contexts with a deadline, want 1", pub.deadlines)
@@ -259,7 +257,7 @@ func TestHandlerChunkedBody(t *testing.T) {
 				}
 				return
 			}
-			if len(msgs) != 1 || !bytes.Equal(msgs[0].Data, tt.body) {
+			if len(msgs) != 1 || !bytes.Equal(msgs[0].Body, tt.body) {
 				t.Errorf("got %d messages, want 1 carrying the body byte for byte", len(msgs))
 			}
 		})
@@ -309,21 +307,21 @@ func TestHandlerPanic(t *testing.T) {
 
 type panicPublisher struct{ noopPublisher }
 
-func (panicPublisher) Publish(_ context.Context, _ publish.Message) (publish.Outcome, error) {
+func (panicPublisher) Publish(context.Context, Notification) (Outcome, error) {
 	panic(errors.New("boom"))
 }
 
 func TestOKAnswer(t *testing.T) {
 	tests := []struct {
 		id         string
-		o          publish.Outcome
+		o          Outcome
 		deadletter string
 		want       string
 	}{
-		{"n1", publish.Published, "", `{"status":"ok","noticeId":"n1","outcome":"published"}`},
-		{`a"b\c`, publish.Spooled, "", `{"status":"ok","noticeId":"a\"b\\c","outcome":"spooled"}`},
-		{"", publish.Spooled, "no_id", `{"status":"ok","outcome":"spooled","deadletter":"no_id"}`},
-		{"é\x01", publish.Published, "", `{"status":"ok","noticeId":"é\u0001","outcome":"published"}`},
+		{"n1", Published, "", `{"status":"ok","noticeId":"n1","outcome":"published"}`},
+		{`a"b\c`, Spooled, "", `{"status":"ok","noticeId":"a\"b\\c","outcome":"spooled"}`},
+		{"", Spooled, "no_id", `{"status":"ok","outcome":"spooled","deadletter":"no_id"}`},
+		{"é\x01", Published, "", `{"status":"ok","noticeId":"é\u0001","outcome":"published"}`},
 	}
 	for _, tt := range tests {
 		got := string(okAnswer(tt.id, tt.o, tt.deadletter))

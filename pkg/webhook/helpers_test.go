@@ -14,11 +14,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // The signature vectors of agora/NCS.md, secret "secret".
@@ -59,18 +58,18 @@ func signSHA1(secret string, body []byte) string {
 
 // fakePublisher records what it is given and answers as told.
 type fakePublisher struct {
-	outcome publish.Outcome // zero means Published
+	outcome Outcome // zero means Published
 	err     error
 	block   bool // wait for the context to end, then return its error
 
 	mu        sync.Mutex
-	msgs      []publish.Message
+	msgs      []Notification
 	deadlines int // calls whose context had a deadline
 }
 
-func (f *fakePublisher) Publish(ctx context.Context, m publish.Message) (publish.Outcome, error) {
+func (f *fakePublisher) Publish(ctx context.Context, n Notification) (Outcome, error) {
 	f.mu.Lock()
-	f.msgs = append(f.msgs, m)
+	f.msgs = append(f.msgs, n)
 	if _, ok := ctx.Deadline(); ok {
 		f.deadlines++
 	}
@@ -83,32 +82,36 @@ func (f *fakePublisher) Publish(ctx context.Context, m publish.Message) (publish
 		return 0, f.err
 	}
 	if f.outcome == 0 {
-		return publish.Published, nil
+		return Published, nil
 	}
 	return f.outcome, nil
 }
 
-func (f *fakePublisher) messages() []publish.Message {
+func (f *fakePublisher) messages() []Notification {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]publish.Message(nil), f.msgs...)
+	return append([]Notification(nil), f.msgs...)
 }
 
 // noopPublisher acknowledges everything at once, for benchmarks.
 type noopPublisher struct{}
 
-func (noopPublisher) Publish(context.Context, publish.Message) (publish.Outcome, error) {
-	return publish.Published, nil
+func (noopPublisher) Publish(context.Context, Notification) (Outcome, error) {
+	return Published, nil
 }
+
+// ageless lets the fixtures' and vectors' 2019-2021 notifyMs through, for
+// tests about anything but freshness (which has its own, at the defaults).
+const ageless = 100 * 365 * 24 * time.Hour
 
 // testConfig is a plain-HTTP config on a loopback port.
 func testConfig() Config {
 	return Config{
-		Listen:        "127.0.0.1:0",
-		Path:          testPath,
-		Secrets:       []string{testSecret},
-		MaxBodyBytes:  4096,
-		SubjectPrefix: testPrefix,
+		Listen:       "127.0.0.1:0",
+		Path:         testPath,
+		Secrets:      []string{testSecret},
+		MaxBodyBytes: 4096,
+		MaxNotifyAge: ageless,
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // Rejection reasons, the values of the rejected_total reason label.
@@ -18,7 +16,16 @@ const (
 	reasonMethodNotAllowed = "method_not_allowed"
 	reasonReadError        = "read_error"
 	reasonUnavailable      = "unavailable"
+	reasonStale            = "stale"
+	reasonFuture           = "future"
 )
+
+// rejectReasons are every value of the rejected_total reason label; their
+// series exist from the start, so the first rejection counts in increase().
+var rejectReasons = []string{
+	reasonMissingSignature, reasonBadSignature, reasonBodyTooLarge, reasonMethodNotAllowed,
+	reasonReadError, reasonUnavailable, reasonStale, reasonFuture,
+}
 
 // Metrics holds the webhook's Prometheus collectors.
 type Metrics struct {
@@ -27,6 +34,7 @@ type Metrics struct {
 	accepted     *prometheus.CounterVec
 	deadlettered *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
+	skew         prometheus.Gauge
 
 	// Children resolved once, so the hot path does no label lookups.
 	publishedC prometheus.Counter
@@ -38,7 +46,7 @@ type Metrics struct {
 // series exist from the start.
 var answerCodes = []int{
 	http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusMethodNotAllowed,
-	http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable,
+	http.StatusRequestEntityTooLarge, statusNotFresh, http.StatusServiceUnavailable,
 }
 
 // NewMetrics creates the webhook's collectors and registers them with reg;
@@ -66,14 +74,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from the handler's start to the answer, by status code.",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"code"}),
+		skew: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ncs_gateway_webhook_notify_skew_seconds",
+			Help: "The host's clock minus notifyMs of the latest correctly signed notification that carried one: " +
+				"network delay, plus the host clock's error. Far from 0, the host clock is wrong.",
+		}),
 		byCode: make(map[int]prometheus.Observer, len(answerCodes)),
 	}
-	for _, r := range []string{reasonMissingSignature, reasonBadSignature, reasonBodyTooLarge,
-		reasonMethodNotAllowed, reasonReadError, reasonUnavailable} {
+	for _, r := range rejectReasons {
 		m.rejected.WithLabelValues(r)
 	}
-	m.publishedC = m.accepted.WithLabelValues(publish.Published.String())
-	m.spooledC = m.accepted.WithLabelValues(publish.Spooled.String())
+	m.publishedC = m.accepted.WithLabelValues(Published.String())
+	m.spooledC = m.accepted.WithLabelValues(Spooled.String())
 	m.deadlettered.WithLabelValues(DeadLetterNotJSON)
 	m.deadlettered.WithLabelValues(DeadLetterNoID)
 	for _, c := range answerCodes {
@@ -82,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.rejected, m.accepted, m.deadlettered, m.duration} {
+	for _, c := range []prometheus.Collector{m.received, m.rejected, m.accepted, m.deadlettered, m.duration, m.skew} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register webhook metrics: %w", err)
 		}
@@ -100,8 +112,8 @@ func (m *Metrics) observe(code int, seconds float64) {
 }
 
 // accept counts a notification made durable.
-func (m *Metrics) accept(o publish.Outcome) {
-	if o == publish.Spooled {
+func (m *Metrics) accept(o Outcome) {
+	if o == Spooled {
 		m.spooledC.Inc()
 		return
 	}

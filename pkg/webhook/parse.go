@@ -3,16 +3,15 @@ package webhook
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/nats-io/nats.go"
-
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
-// Dead-letter reasons, carried in the Agora-Deadletter-Reason header.
+// Dead-letter reasons: the values of Notification.DeadLetterReason, for
+// signed bodies that cannot be routed but are kept rather than dropped.
 const (
 	// DeadLetterNotJSON marks a signed body that is not a JSON object.
 	DeadLetterNotJSON = "not_json"
@@ -20,34 +19,10 @@ const (
 	DeadLetterNoID = "no_id"
 )
 
-// NATS headers set on published messages; each is omitted when its value
-// is absent or not header-safe.
-const (
-	// HeaderNoticeID carries the noticeId (or legacy notificationId).
-	HeaderNoticeID = "Agora-Notice-Id"
-	// HeaderProductID carries the productId subject token ("unknown" when absent).
-	HeaderProductID = "Agora-Product-Id"
-	// HeaderEventType carries the eventType subject token ("unknown" when absent).
-	HeaderEventType = "Agora-Event-Type"
-	// HeaderEventName carries payload.details.msgName.
-	HeaderEventName = "Agora-Event-Name"
-	// HeaderSID carries the top-level sid, else payload.sid.
-	HeaderSID = "Agora-Sid"
-	// HeaderCname carries payload.cname.
-	HeaderCname = "Agora-Cname"
-	// HeaderReceivedAt carries the arrival time, RFC 3339 with nanoseconds, UTC.
-	HeaderReceivedAt = "Agora-Received-At"
-	// HeaderDeadletterReason carries DeadLetterNotJSON or DeadLetterNoID on dead letters.
-	HeaderDeadletterReason = "Agora-Deadletter-Reason"
-)
-
-// unknownToken replaces a missing or unsafe subject token.
+// unknownToken replaces a missing or unsafe product or event token.
 const unknownToken = "unknown"
 
-// deadletterToken is the subject token for notifications that cannot be routed.
-const deadletterToken = "deadletter"
-
-// Limits on what is copied from the body into subjects and headers.
+// Limits on what is copied from the body into tokens and header-safe values.
 const (
 	maxTokenLen       = 64
 	maxHeaderValueLen = 256
@@ -58,9 +33,10 @@ const (
 type Notification struct {
 	// ID is the noticeId (or legacy notificationId); empty for a dead letter.
 	ID string
-	// ProductID and EventType are safe subject tokens: "unknown" when absent or unsafe.
+	// ProductID is the productId as a safe token (1 to 64 of A-Z a-z 0-9
+	// _ -, fit for a NATS subject): "unknown" when absent or unsafe.
 	ProductID string
-	// EventType is the eventType as a safe subject token.
+	// EventType is the eventType as a safe token, like ProductID.
 	EventType string
 	// EventName is payload.details.msgName when present and header-safe.
 	EventName string
@@ -68,6 +44,9 @@ type Notification struct {
 	SID string
 	// Cname is payload.cname when present and header-safe.
 	Cname string
+	// NotifyAt is the body's notifyMs (Agora's send time of this attempt);
+	// zero when the body has none (legacy bodies) or it is not a number.
+	NotifyAt time.Time
 	// ReceivedAt is when the request reached the handler.
 	ReceivedAt time.Time
 	// Body is the raw request body as signed.
@@ -92,6 +71,7 @@ func Parse(body []byte, receivedAt time.Time) Notification {
 		n.DeadLetterReason = DeadLetterNotJSON
 		return n
 	}
+	n.NotifyAt = notifyTime(env.notifyMs)
 	n.ProductID = subjectToken(env.productID)
 	n.EventType = subjectToken(env.eventType)
 	n.EventName = headerValue(env.msgName)
@@ -111,43 +91,14 @@ func Parse(body []byte, receivedAt time.Time) Notification {
 	return n
 }
 
-// Message turns the notification into a JetStream message under
-// subjectPrefix: "<prefix>.<productId>.<eventType>" keyed by the notice id,
-// or "<prefix>.deadletter" keyed by a hash of the body so that an exact
-// re-send deduplicates.
-func (n Notification) Message(subjectPrefix string) publish.Message {
-	// One backing array for all header values saves an allocation per header.
-	vals := make([]string, 0, 8)
-	h := make(nats.Header, 8)
-	set := func(k, v string) {
-		if v == "" {
-			return
-		}
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+// Key is the notification's deduplication key: its ID, or for a dead
+// letter "deadletter-" and the first 32 hex digits of sha256(body), so that
+// an exact re-send of an unroutable body deduplicates.
+func (n Notification) Key() string {
+	if n.DeadLetterReason == "" {
+		return n.ID
 	}
-	set(HeaderReceivedAt, n.ReceivedAt.UTC().Format(time.RFC3339Nano))
-	set(HeaderNoticeID, n.ID)
-	set(HeaderProductID, n.ProductID)
-	set(HeaderEventType, n.EventType)
-	set(HeaderEventName, n.EventName)
-	set(HeaderSID, n.SID)
-	set(HeaderCname, n.Cname)
-	m := publish.Message{Header: h, Data: n.Body}
-	if n.DeadLetterReason != "" {
-		set(HeaderDeadletterReason, n.DeadLetterReason)
-		m.Subject = subjectPrefix + "." + deadletterToken
-		m.ID = deadletterID(n.Body)
-		return m
-	}
-	m.Subject = subjectPrefix + "." + n.ProductID + "." + n.EventType
-	m.ID = n.ID
-	return m
-}
-
-// deadletterID is "deadletter-" and the first 32 hex digits of sha256(body).
-func deadletterID(body []byte) string {
-	sum := sha256.Sum256(body)
+	sum := sha256.Sum256(n.Body)
 	const prefix = "deadletter-"
 	var buf [len(prefix) + 32]byte
 	copy(buf[:], prefix)
@@ -155,7 +106,23 @@ func deadletterID(body []byte) string {
 	return string(buf[:])
 }
 
-// subjectToken returns s when it is a safe NATS subject token (1 to 64 of
+// notifyTime reads a notifyMs literal (a JSON number or a string holding
+// one); the zero time when it is empty or not a finite number of ms.
+func notifyTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.Abs(f) > 1<<62 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(f))
+}
+
+// subjectToken returns s when it is a safe subject token (1 to 64 of
 // A-Z a-z 0-9 _ -), else "unknown", so a hostile value such as "a.>" cannot
 // add tokens or wildcards.
 func subjectToken(s string) string {

@@ -94,81 +94,66 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestMessage(t *testing.T) {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("CET", 3600))
-	uploaded := fixture(t, "uploaded.json")
+func TestParseNotifyAt(t *testing.T) {
 	tests := []struct {
-		name        string
-		body        []byte
-		wantSubject string
-		wantID      string
-		wantHeader  map[string]string // "" means absent
+		name string
+		body string
+		want time.Time // zero: no usable notifyMs
 	}{
-		{"cloud recording", uploaded, "agora.ncs.3.31", "2000001428:4330:107", map[string]string{
-			HeaderNoticeID: "2000001428:4330:107", HeaderProductID: "3", HeaderEventType: "31",
-			HeaderEventName: "uploaded", HeaderSID: "38f8e3cfdc474cd56fc1ceba380d7e1a",
-			HeaderCname: "class_room_4821", HeaderReceivedAt: "2026-01-02T02:04:05.123456789Z",
-			HeaderDeadletterReason: "",
-		}},
-		{"vector A", []byte(vectorA), "agora.ncs.1.10", testNoticeID, map[string]string{
-			HeaderNoticeID: testNoticeID, HeaderProductID: "1", HeaderEventType: "10",
-			HeaderEventName: "", HeaderSID: "", HeaderCname: "",
-		}},
-		{"legacy", fixture(t, "legacy.json"), "agora.ncs.unknown.40", "f5e1c2a0-3b7d-11eb-8f2a-7b5e4c9d1a22", map[string]string{
-			HeaderNoticeID: "f5e1c2a0-3b7d-11eb-8f2a-7b5e4c9d1a22", HeaderProductID: "unknown", HeaderEventType: "40",
-			HeaderEventName: "recorder_started", HeaderCname: "legacy_room",
-		}},
-		{"hostile product", []byte(`{"noticeId":"n","productId":"a.>","eventType":"b c"}`), "agora.ncs.unknown.unknown", "n", nil},
-		{"not json", []byte("not json"), "agora.ncs.deadletter", deadletterIDOf("not json"), map[string]string{
-			HeaderDeadletterReason: DeadLetterNotJSON, HeaderNoticeID: "", HeaderReceivedAt: "2026-01-02T02:04:05.123456789Z",
-		}},
-		{"no id", []byte(`{"productId":3,"eventType":31}`), "agora.ncs.deadletter", deadletterIDOf(`{"productId":3,"eventType":31}`), map[string]string{
-			HeaderDeadletterReason: DeadLetterNoID, HeaderNoticeID: "", HeaderProductID: "3", HeaderEventType: "31",
-		}},
+		{"vector A", vectorA, time.UnixMilli(1560408533119)},
+		{"string", `{"noticeId":"n","notifyMs":"1560408533119"}`, time.UnixMilli(1560408533119)},
+		{"exponent", `{"noticeId":"n","notifyMs":1.560408533119e12}`, time.UnixMilli(1560408533119)},
+		{"zero is a time", `{"noticeId":"n","notifyMs":0}`, time.UnixMilli(0)},
+		{"absent (legacy)", `{"notificationId":"n","eventMs":1560408533119}`, time.Time{}},
+		{"only in payload", `{"noticeId":"n","payload":{"notifyMs":1560408533119}}`, time.Time{}},
+		{"null", `{"noticeId":"n","notifyMs":null}`, time.Time{}},
+		{"not a number", `{"noticeId":"n","notifyMs":"soon"}`, time.Time{}},
+		{"out of range", `{"noticeId":"n","notifyMs":1e300}`, time.Time{}},
+		{"not json", `notifyMs`, time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Parse(tt.body, at).Message(testPrefix)
-			if m.Subject != tt.wantSubject {
-				t.Errorf("got subject %q, want %q", m.Subject, tt.wantSubject)
-			}
-			if m.ID != tt.wantID {
-				t.Errorf("got id %q, want %q", m.ID, tt.wantID)
-			}
-			if !bytes.Equal(m.Data, tt.body) {
-				t.Errorf("got data %q, want the body byte for byte", m.Data)
-			}
-			for k, want := range tt.wantHeader {
-				if got := m.Header.Get(k); got != want {
-					t.Errorf("got header %s %q, want %q", k, got, want)
-				}
-			}
-			if got := m.Header.Get("Nats-Msg-Id"); got != "" {
-				t.Errorf("got Nats-Msg-Id %q, want it left to publish", got)
-			}
-			for k, vs := range m.Header {
-				if len(vs) != 1 || strings.ContainsAny(vs[0], "\r\n") {
-					t.Errorf("got header %s %q, want one value without CR or LF", k, vs)
-				}
+			got := Parse([]byte(tt.body), time.Now()).NotifyAt
+			if !got.Equal(tt.want) || got.IsZero() != tt.want.IsZero() {
+				t.Errorf("got notify at %v, want %v", got, tt.want)
 			}
 		})
 	}
 }
 
-// deadletterIDOf computes the expected dead-letter id independently.
+func TestKey(t *testing.T) {
+	at := time.Now()
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"notice id", vectorA, testNoticeID},
+		{"legacy id", `{"notificationId":"legacy-1"}`, "legacy-1"},
+		{"not json", "not json", deadletterIDOf("not json")},
+		{"no id", `{"productId":3,"eventType":31}`, deadletterIDOf(`{"productId":3,"eventType":31}`)},
+	}
+	for _, tt := range tests {
+		if got := Parse([]byte(tt.body), at).Key(); got != tt.want {
+			t.Errorf("%s: got key %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// deadletterIDOf computes the expected dead-letter key independently.
 func deadletterIDOf(body string) string {
 	sum := sha256.Sum256([]byte(body))
 	return "deadletter-" + hex.EncodeToString(sum[:])[:32]
 }
 
-func TestDeadletterIDDedupes(t *testing.T) {
-	a := Parse([]byte("x"), time.Now()).Message(testPrefix).ID
-	again := Parse([]byte("x"), time.Now().Add(time.Second)).Message(testPrefix).ID
-	other := Parse([]byte("y"), time.Now()).Message(testPrefix).ID
+func TestDeadletterKeyDedupes(t *testing.T) {
+	a := Parse([]byte("x"), time.Now()).Key()
+	again := Parse([]byte("x"), time.Now().Add(time.Second)).Key()
+	other := Parse([]byte("y"), time.Now()).Key()
 	if a != again {
-		t.Errorf("got %q and %q for one body, want equal ids", a, again)
+		t.Errorf("got %q and %q for one body, want equal keys", a, again)
 	}
 	if a == other {
-		t.Errorf("got %q for two bodies, want different ids", a)
+		t.Errorf("got %q for two bodies, want different keys", a)
 	}
 }

@@ -13,8 +13,8 @@ const maxNestingDepth = 10000
 // contents or a number's literal text, as encoding/json would decode them
 // into a string (escapes resolved, invalid UTF-8 replaced).
 type envelopeFields struct {
-	noticeID, notificationID, productID, eventType, sid string
-	payloadCname, payloadSID, msgName                   string
+	noticeID, notificationID, productID, eventType, sid, notifyMs string
+	payloadCname, payloadSID, msgName                             string
 }
 
 // fieldSet names the keys read at one level of the envelope.
@@ -40,26 +40,27 @@ const (
 // implementations to that.
 func scanEnvelope(body []byte) (envelopeFields, bool) {
 	s := scanner{b: body}
-	var f envelopeFields
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return f, false
+		return envelopeFields{}, false
 	}
-	if !s.object(&f, topLevel, 1) {
+	if !s.object(topLevel, 1) {
 		return envelopeFields{}, false
 	}
 	s.ws()
 	if s.i != len(s.b) {
 		return envelopeFields{}, false
 	}
-	return f, true
+	return s.fields(), true
 }
 
 // scanner walks a JSON document; every method returns false on a syntax
-// error, leaving i wherever it stopped.
+// error, leaving i wherever it stopped. It notes where the routing fields
+// lie and copies them out once, at the end, into one string.
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	found [nFields]span
 }
 
 func (s *scanner) ws() {
@@ -73,9 +74,9 @@ func (s *scanner) ws() {
 	}
 }
 
-// object reads an object starting at '{', storing the fields of level into
-// f (nil for the ignored level).
-func (s *scanner) object(f *envelopeFields, level fieldSet, depth int) bool {
+// object reads an object starting at '{', noting the fields of level
+// (none for the ignored level).
+func (s *scanner) object(level fieldSet, depth int) bool {
 	if depth > maxNestingDepth {
 		return false
 	}
@@ -109,7 +110,7 @@ func (s *scanner) object(f *envelopeFields, level fieldSet, depth int) bool {
 		}
 		s.i++
 		s.ws()
-		if !s.field(f, level, string(key), depth) {
+		if !s.field(level, key, depth) {
 			return false
 		}
 		s.ws()
@@ -130,63 +131,64 @@ func (s *scanner) object(f *envelopeFields, level fieldSet, depth int) bool {
 
 // field reads the value of key at level: into f when it is a field we
 // route on, skipping it (with validation) otherwise.
-func (s *scanner) field(f *envelopeFields, level fieldSet, key string, depth int) bool {
-	var dst *string
+func (s *scanner) field(level fieldSet, key []byte, depth int) bool {
+	dst := -1
 	nested := ignored
 	switch level {
 	case topLevel:
-		switch key {
+		switch string(key) { // no allocation: the conversion is only compared
 		case "noticeId":
-			dst = &f.noticeID
+			dst = fNoticeID
 		case "notificationId":
-			dst = &f.notificationID
+			dst = fNotificationID
 		case "productId":
-			dst = &f.productID
+			dst = fProductID
 		case "eventType":
-			dst = &f.eventType
+			dst = fEventType
 		case "sid":
-			dst = &f.sid
+			dst = fSID
+		case "notifyMs":
+			dst = fNotifyMs
 		case "payload":
 			nested = payloadLevel
 		}
 	case payloadLevel:
-		switch key {
+		switch string(key) {
 		case "cname":
-			dst = &f.payloadCname
+			dst = fPayloadCname
 		case "sid":
-			dst = &f.payloadSID
+			dst = fPayloadSID
 		case "details":
 			nested = detailsLevel
 		}
 	case detailsLevel:
-		if key == "msgName" {
-			dst = &f.msgName
+		if string(key) == "msgName" {
+			dst = fMsgName
 		}
 	}
 	if nested != ignored && s.i < len(s.b) && s.b[s.i] == '{' {
 		// A payload or details that is not an object is skipped, as
 		// encoding/json skips a value of the wrong type.
-		return s.object(f, nested, depth+1)
+		return s.object(nested, depth+1)
 	}
-	if dst == nil {
+	if dst < 0 {
 		return s.value(depth)
 	}
-	return s.scalar(dst, depth)
+	return s.scalar(&s.found[dst], depth)
 }
 
 // scalar reads a value into dst when it is a string or a number; other
 // values are validated and leave dst as it was (as encoding/json leaves a
 // field alone for null, and skips one of the wrong type).
-func (s *scanner) scalar(dst *string, depth int) bool {
+func (s *scanner) scalar(dst *span, depth int) bool {
 	start := s.i
 	if s.i < len(s.b) && s.b[s.i] == '"' {
 		escaped, ok := s.str()
 		if !ok {
 			return false
 		}
-		raw := s.b[start+1 : s.i-1]
-		if !escaped && utf8.Valid(raw) {
-			*dst = string(raw)
+		if !escaped && utf8.Valid(s.b[start+1:s.i-1]) {
+			*dst = span{lo: start + 1, hi: s.i - 1, set: true}
 			return true
 		}
 		// Escapes and invalid UTF-8: let encoding/json decode the literal.
@@ -194,14 +196,14 @@ func (s *scanner) scalar(dst *string, depth int) bool {
 		if json.Unmarshal(s.b[start:s.i], &v) != nil {
 			return false
 		}
-		*dst = v
+		*dst = span{set: true, decoded: true, text: v}
 		return true
 	}
 	if !s.value(depth) {
 		return false
 	}
 	if c := s.b[start]; c == '-' || ('0' <= c && c <= '9') {
-		*dst = string(s.b[start:s.i])
+		*dst = span{lo: start, hi: s.i, set: true}
 	}
 	return true
 }
@@ -213,7 +215,7 @@ func (s *scanner) value(depth int) bool {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		return s.object(nil, ignored, depth+1)
+		return s.object(ignored, depth+1)
 	case c == '[':
 		return s.array(depth + 1)
 	case c == '"':
@@ -262,11 +264,31 @@ func (s *scanner) array(depth int) bool {
 	}
 }
 
+// strPlain marks the bytes a string's scan can run over: all but the
+// quote, the backslash and control characters.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = false, false
+	return t
+}()
+
 // str skips a string starting at '"' and reports whether it held escapes.
 func (s *scanner) str() (escaped, ok bool) {
 	s.i++ // opening quote
 	for s.i < len(s.b) {
-		c := s.b[s.i]
+		// Run over plain bytes in a tight loop: strings are most of a
+		// notification (file names).
+		i, b := s.i, s.b
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		s.i = i
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
 			s.i++

@@ -17,6 +17,7 @@ type referenceEnvelope struct {
 	ProductID      refScalar `json:"productId"`
 	EventType      refScalar `json:"eventType"`
 	SID            refScalar `json:"sid"`
+	NotifyMs       refScalar `json:"notifyMs"`
 	Payload        struct {
 		Cname   refScalar `json:"cname"`
 		SID     refScalar `json:"sid"`
@@ -59,6 +60,7 @@ func referenceScan(body []byte) (envelopeFields, bool) {
 	return envelopeFields{
 		noticeID: string(env.NoticeID), notificationID: string(env.NotificationID),
 		productID: string(env.ProductID), eventType: string(env.EventType), sid: string(env.SID),
+		notifyMs:     string(env.NotifyMs),
 		payloadCname: string(env.Payload.Cname), payloadSID: string(env.Payload.SID),
 		msgName: string(env.Payload.Details.MsgName),
 	}, true
@@ -68,7 +70,7 @@ func referenceScan(body []byte) (envelopeFields, bool) {
 // to one of ours only by case folding ("NOTICEID"); the scanner matches
 // keys exactly, on purpose.
 func caseFolded(body []byte) bool {
-	names := []string{"noticeId", "notificationId", "productId", "eventType", "sid", "payload", "cname", "details", "msgName"}
+	names := []string{"noticeId", "notificationId", "productId", "eventType", "sid", "notifyMs", "payload", "cname", "details", "msgName"}
 	var walk func(raw json.RawMessage) bool
 	walk = func(raw json.RawMessage) bool {
 		var obj map[string]json.RawMessage
@@ -108,6 +110,8 @@ var scanCases = []string{
 	`{"noticeI\u0064":"escaped-key","sid":"\u00e9t\u00e9"}`,
 	`{"noticeId":"bad-utf8-` + "\xff" + `"}`,
 	`{"productId":-0.5e+3,"eventType":1E2}`,
+	`{"notifyMs":"1560408533119","noticeId":"x","payload":{"notifyMs":1}}`,
+	`{"notifyMs":1.560408533119e12,"notifyMs":null}`,
 	` {"a":[{"b":{"c":[true,false,null]}}],"noticeId":"x"} `,
 	`{"noticeId":"x"} trailing`,
 	`{"noticeId":"x",}`,

@@ -40,6 +40,9 @@ type Server struct {
 	echo      *echo.Echo
 	srv       *http.Server
 	cert      atomic.Pointer[tls.Certificate]
+	// clock, when set (tests), replaces time.Now for freshness and ReceivedAt.
+	clock func() time.Time
+	skew  skewRecord
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -49,7 +52,9 @@ type Server struct {
 }
 
 // NewServer checks cfg, loads the TLS certificate when configured, and
-// builds the server; nothing is bound until Start.
+// builds the server; nothing is bound until Start. It names its own logger
+// "webhook" (and "webhook.http" for net/http's errors): pass the daemon's
+// root logger, not one already named.
 func NewServer(cfg Config, pub Publisher, log *zap.Logger, m *Metrics) (*Server, error) {
 	cfg = cfg.withDefaults()
 	errs := []error{cfg.Validate()}
@@ -84,7 +89,6 @@ func NewServer(cfg Config, pub Publisher, log *zap.Logger, m *Metrics) (*Server,
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic)
 	e.POST(cfg.Path, s.handleNotify)
 	// The path's not-found route catches every other method, including
 	// ones echo has no constant for, so that all of them are counted.
@@ -105,10 +109,17 @@ func NewServer(cfg Config, pub Publisher, log *zap.Logger, m *Metrics) (*Server,
 	if cfg.TLS() {
 		s.srv.TLSConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
+			// HTTP/1.1 only. Agora posts one notification per request and
+			// needs nothing of HTTP/2, whose 250 streams per connection
+			// would let max_connections no longer bound memory. ALPN
+			// offers http/1.1 alone, and the empty TLSNextProto map keeps
+			// net/http from adding h2 back.
+			NextProtos: []string{"http/1.1"},
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return s.cert.Load(), nil
 			},
 		}
+		s.srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	return s, nil
 }
@@ -125,6 +136,34 @@ func (s *Server) ReloadCertificate() error {
 	}
 	s.cert.Store(&cert)
 	return nil
+}
+
+// ClockSkew returns the host's clock minus notifyMs of the latest correctly
+// signed notification that carried one, and when that notification arrived;
+// ok is false until one has. A skew far from zero means the host clock is
+// wrong (or, when positive, that notifications are replays).
+func (s *Server) ClockSkew() (skew time.Duration, seen time.Time, ok bool) {
+	return s.skew.load()
+}
+
+// skewRecord holds the latest clock skew; written on every notification,
+// so it is two atomics rather than a lock.
+type skewRecord struct {
+	ns     atomic.Int64
+	seenNs atomic.Int64 // Unix ns; 0 until the first record
+}
+
+func (r *skewRecord) record(skew time.Duration, at time.Time) {
+	r.ns.Store(int64(skew))
+	r.seenNs.Store(at.UnixNano())
+}
+
+func (r *skewRecord) load() (time.Duration, time.Time, bool) {
+	seen := r.seenNs.Load()
+	if seen == 0 {
+		return 0, time.Time{}, false
+	}
+	return time.Duration(r.ns.Load()), time.Unix(0, seen), true
 }
 
 // Handler returns the HTTP handler, for tests and benchmarks.
@@ -222,20 +261,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// recoverPanic turns a handler panic into a logged 500 instead of a dropped
-// connection.
-func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
-					panic(p)
-				}
-				s.log.Error("handler panic", zap.Any("panic", p), zap.Stack("stack"))
-				err = echo.NewHTTPError(http.StatusInternalServerError)
-			}
-		}()
-		return next(c)
+// recovered turns a handler panic into a logged 500 instead of a dropped
+// connection; each handler defers it first. (A deferred method call, not an
+// echo middleware: echo wraps middleware around the handler per request, an
+// allocation each time.)
+func (s *Server) recovered(err *error) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+			panic(p)
+		}
+		s.log.Error("handler panic", zap.Any("panic", p), zap.Stack("stack"))
+		*err = echo.NewHTTPError(http.StatusInternalServerError)
 	}
 }
 

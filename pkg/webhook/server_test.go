@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key as
@@ -299,11 +297,11 @@ type gatePublisher struct {
 	release chan struct{}
 }
 
-func (g *gatePublisher) Publish(ctx context.Context, _ publish.Message) (publish.Outcome, error) {
+func (g *gatePublisher) Publish(ctx context.Context, _ Notification) (Outcome, error) {
 	close(g.entered)
 	select {
 	case <-g.release:
-		return publish.Spooled, nil
+		return Spooled, nil
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}

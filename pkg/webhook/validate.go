@@ -15,7 +15,6 @@ const (
 	MaxMaxBodyBytes    = 64 << 20
 	MaxMaxConnections  = 60000
 	MinMaxNotifyAge    = time.Minute
-	MaxMaxNotifyAge    = 24 * time.Hour
 	MinMaxNotifyFuture = time.Second
 	MaxMaxNotifyFuture = time.Hour
 )
@@ -49,8 +48,11 @@ func (c Config) Validate() error {
 		bad("webhook.max_connections", "%d is outside 1..%d (keep it below the open file limit, 65536 in the systemd unit)",
 			c.MaxConnections, MaxMaxConnections)
 	}
-	if c.MaxNotifyAge < MinMaxNotifyAge || c.MaxNotifyAge > MaxMaxNotifyAge {
-		bad("webhook.max_notify_age", "%s is outside 1m..24h", c.MaxNotifyAge)
+	// The upper bound is the daemon's: max_notify_age + max_notify_future
+	// must stay below nats.duplicate_window, so every replay fresh enough to
+	// pass is still caught as a duplicate.
+	if c.MaxNotifyAge < MinMaxNotifyAge {
+		bad("webhook.max_notify_age", "%s is below 1m", c.MaxNotifyAge)
 	}
 	if c.MaxNotifyFuture < MinMaxNotifyFuture || c.MaxNotifyFuture > MaxMaxNotifyFuture {
 		bad("webhook.max_notify_future", "%s is outside 1s..1h", c.MaxNotifyFuture)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -27,6 +28,7 @@ type attackConfig struct {
 	settle      time.Duration // wait after the attack before the last sample
 	plan        attackPlan    // the counts; addresses are filled at run time
 	nofile      uint64        // the gateway's open file limit; 0: inherited
+	tls         bool          // the webhook serves HTTPS with a self-signed certificate
 	out         string
 	keep        bool
 	tmpParent   string
@@ -48,6 +50,7 @@ type attackResult struct {
 	cfg      attackConfig
 	info     machine
 	nofile   string // the gateway's open file limit, soft/hard
+	proto    string // with -tls: what an h2-capable client negotiated
 	phases   []phaseResult
 	st       *attackStats
 	after    gwSample // cfg.settle after the attack stopped
@@ -87,6 +90,7 @@ func parseAttackFlags(args []string, stderr io.Writer) (attackConfig, error) {
 	fs.IntVar(&p.idle, "idle", 2000, "connections that send one valid request each, then stay idle")
 	fs.DurationVar(&p.interval, "interval", time.Second, "byte interval of the slow senders")
 	fs.Uint64Var(&cfg.nofile, "nofile", 0, "open file limit (soft and hard) of the gateway process; 0: inherited from this tool")
+	fs.BoolVar(&cfg.tls, "tls", false, "serve the webhook over HTTPS (a self-signed certificate made at start); every client offers h2")
 	quick := fs.Bool("quick", false, "smoke run: 10 s phases, 3 s ramp")
 	fs.StringVar(&cfg.out, "out", "", "also write the Markdown report to this `file`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory (logs, configs, stores)")
@@ -150,9 +154,22 @@ func (res *attackResult) run(ctx context.Context, sess *session) (err error) {
 	if err != nil {
 		return err
 	}
-	gw, err := l.startGateway(ctx, gatewayOptions{natsURL: ns.url, stateDir: filepath.Join(l.dir, "gateway"), logLevel: "info", nofile: cfg.nofile})
+	var lt *loadTLS
+	var clientTLS *tls.Config
+	if cfg.tls {
+		if lt, err = newLoadTLS(l.dir); err != nil {
+			return err
+		}
+		clientTLS = lt.client
+	}
+	gw, err := l.startGateway(ctx, gatewayOptions{natsURL: ns.url, stateDir: filepath.Join(l.dir, "gateway"), logLevel: "info", nofile: cfg.nofile, tls: lt})
 	if err != nil {
 		return err
+	}
+	if cfg.tls {
+		if res.proto, err = negotiatedProto(ctx, gw.url, clientTLS); err != nil {
+			return err
+		}
 	}
 	res.nofile, _ = procNofile(gw.pid())
 	u, err := url.Parse(gw.url)
@@ -160,8 +177,8 @@ func (res *attackResult) run(ctx context.Context, sess *session) (err error) {
 		return fmt.Errorf("parse webhook url: %w", err)
 	}
 	cfg.plan.addr, cfg.plan.path, cfg.plan.secret = u.Host, u.Path, sess.secret
-	cfg.plan.corpus, cfg.plan.maxBody = corp, webhook.DefaultMaxBodyBytes
-	base := genConfig{URL: gw.url, Secret: sess.secret, Timeout: 10 * time.Second, Corpus: corp}
+	cfg.plan.corpus, cfg.plan.maxBody, cfg.plan.tls = corp, webhook.DefaultMaxBodyBytes, clientTLS
+	base := genConfig{URL: gw.url, Secret: sess.secret, Timeout: 10 * time.Second, Corpus: corp, TLS: clientTLS}
 
 	fmt.Fprintf(sess.stderr, "attack: baseline phase, %s\n", cfg.duration+cfg.ramp)
 	ph, err := res.phase(ctx, gw, base, "baseline (valid only)")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type attackPlan struct {
 	slowBody int           // connections sending a whole header with Content-Length max_body_bytes, then one body byte per interval
 	idle     int           // connections that send one valid request each, then stay idle
 	interval time.Duration // the slow senders' byte interval
+	tls      *tls.Config   // when set, every connection speaks TLS (-tls)
 }
 
 // conns is how many client connections the plan holds at most at once.
@@ -58,7 +60,10 @@ func (p attackPlan) start(ctx context.Context, run uint64, st *attackStats) *att
 	ctx, cancel := context.WithCancel(ctx)
 	r := &attackRun{cancel: cancel}
 	url := "http://" + p.addr + p.path
-	client := &http.Client{Timeout: 10 * time.Second, Transport: newTransport(p.forged + 2*p.oversize)}
+	if p.tls != nil {
+		url = "https://" + p.addr + p.path
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: withTLS(newTransport(p.forged+2*p.oversize), p.tls)}
 	var next atomic.Uint64
 	for range p.forged {
 		r.wg.Go(func() { p.forgedWorker(ctx, client, url, run, &next, &st.forged) })
@@ -149,7 +154,7 @@ func post(ctx context.Context, client *http.Client, url string, body io.Reader, 
 // the server kept it to life.
 func (p attackPlan) slowConn(ctx context.Context, head, tail string, t *tally, life *lifetimes) {
 	for ctx.Err() == nil {
-		conn, err := dialLoopback(ctx, p.addr)
+		conn, err := p.dial(ctx)
 		if err != nil {
 			t.record(ctx, 0, fmt.Errorf("dial: %w", err))
 			sleepCtx(ctx, p.interval, nil)
@@ -225,7 +230,7 @@ func (p attackPlan) idleConn(ctx context.Context, run, seq uint64, opening chan 
 // idleRequest dials and sends one notification signed with the real
 // secret, and records the answer; a connection is returned only after a 200.
 func (p attackPlan) idleRequest(ctx context.Context, run, seq uint64, st *attackStats) (net.Conn, *bufio.Reader, error) {
-	conn, err := dialLoopback(ctx, p.addr)
+	conn, err := p.dial(ctx)
 	if err != nil {
 		st.idle.record(ctx, 0, fmt.Errorf("dial: %w", err))
 		return nil, nil, err
@@ -276,6 +281,15 @@ func readAnswer(br *bufio.Reader) (int, error) {
 		return 0, fmt.Errorf("read answer: %w", err)
 	}
 	return resp.StatusCode, nil
+}
+
+// dial connects to the webhook, over TLS when the plan says so.
+func (p attackPlan) dial(ctx context.Context) (net.Conn, error) {
+	c, err := dialLoopback(ctx, p.addr)
+	if err != nil || p.tls == nil {
+		return c, err
+	}
+	return dialTLS(ctx, c, p.addr, p.tls)
 }
 
 // dialLoopback connects to addr, a loopback address.

@@ -18,6 +18,9 @@ func writeAttackReport(w io.Writer, r *attackResult, runErr error) {
 		mc.nproc, orUnknown(mc.cpuModel), runtime.GOOS, runtime.GOARCH, mc.loadBefore, mc.loadAfter)
 	fmt.Fprintf(w, "- gateway: external nats-server, log level info, firewall none, max_body_bytes %d; open file limit (soft/hard) %s\n",
 		p.maxBody, orUnknown(r.nofile))
+	if cfg.tls {
+		fmt.Fprintf(w, "- TLS: the webhook serves HTTPS (self-signed P-256 certificate made at start); every client offers h2 first; negotiated: %s\n", orUnknown(r.proto))
+	}
 	fmt.Fprintf(w, "- valid stream: %.0f notifications/s paced, c=%d on keep-alive connections; probe: %.0f/s on a new connection each; %s warm-up (attack phase: the attack builds up meanwhile), then %s measured\n",
 		cfg.rate, cfg.c, cfg.probeRate, cfg.ramp, cfg.duration)
 	fmt.Fprintf(w, "- attack, all at once: %d workers forging signatures, %d+%d workers posting %d B (with Content-Length / chunked), %d slow-loris connections (one header byte per %s), %d slow-body connections (Content-Length %d, one byte per %s), %d idle keep-alive connections (one valid request each)\n",

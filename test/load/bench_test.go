@@ -46,19 +46,6 @@ func BenchmarkGatewayParse(b *testing.B) {
 	}
 }
 
-// BenchmarkGatewayMessage is building the JetStream message (subject and
-// headers) from a parsed notification.
-func BenchmarkGatewayMessage(b *testing.B) {
-	bodies, _, _ := benchBodies(b)
-	n := webhook.Parse(bodies[0], time.Now())
-	b.ReportAllocs()
-	for b.Loop() {
-		if m := n.Message("agora.ncs"); m.ID == "" {
-			b.Fatal("no id")
-		}
-	}
-}
-
 // BenchmarkGatewayVerify is the gateway's HMAC check per notification.
 func BenchmarkGatewayVerify(b *testing.B) {
 	bodies, sigs, mean := benchBodies(b)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // idPlaceholder marks where each request's noticeId is written into a
@@ -55,13 +56,21 @@ func (r sizeRange) pick(rng *rand.Rand) int {
 	return int(math.Round(math.Exp(lo + rng.Float64()*(hi-lo))))
 }
 
-// template is one pre-built notification body with the offset of its
-// noticeId placeholder.
+// template is one pre-built notification body with the offsets of its
+// noticeId placeholder and of its notifyMs digits.
 type template struct {
 	body      []byte
 	idOff     int
+	notifyOff int
 	eventType int
 }
+
+// notifyKey precedes the notifyMs digits in a template.
+const notifyKey = `"notifyMs":`
+
+// notifyDigits is the width of every notifyMs written: ms since 1970 have
+// 13 digits from 2001 to 2286.
+const notifyDigits = 13
 
 // corpus holds the pre-built notification templates a generator cycles
 // through; each request gets a fresh noticeId written into a copy.
@@ -92,17 +101,25 @@ func newCorpus(n int, sizes sizeRange, seed uint64) (*corpus, error) {
 		if off < 0 || bytes.Count(body, []byte(idPlaceholder)) != 1 {
 			return nil, fmt.Errorf("build corpus: template %d has no single noticeId placeholder", i)
 		}
-		c.templates = append(c.templates, template{body: body, idOff: off, eventType: kind.eventType})
+		noff := bytes.Index(body, []byte(notifyKey)) + len(notifyKey)
+		if noff < len(notifyKey) || len(body) < noff+notifyDigits {
+			return nil, fmt.Errorf("build corpus: template %d has no notifyMs", i)
+		}
+		c.templates = append(c.templates, template{body: body, idOff: off, notifyOff: noff, eventType: kind.eventType})
 	}
 	return c, nil
 }
 
 // body returns a new body made from template i (mod the corpus size) with id
-// as its noticeId. The result is never shared, so a transport may hold it.
+// as its noticeId and the current time as its notifyMs, as Agora sends
+// every attempt (the gateway refuses stale ones). The result is never
+// shared, so a transport may hold it.
 func (c *corpus) body(i uint64, id *[idLen]byte) []byte {
 	t := &c.templates[i%uint64(len(c.templates))]
 	b := bytes.Clone(t.body)
 	copy(b[t.idOff:], id[:])
+	var ms [20]byte
+	copy(b[t.notifyOff:t.notifyOff+notifyDigits], strconv.AppendInt(ms[:0], time.Now().UnixMilli(), 10))
 	return b
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // The signature vector of agora/NCS.md section 2 (body A, secret "secret").
@@ -44,6 +45,7 @@ func TestCorpusBodies(t *testing.T) {
 		}
 		var n struct {
 			NoticeID  string `json:"noticeId"`
+			NotifyMs  int64  `json:"notifyMs"`
 			ProductID int    `json:"productId"`
 			EventType int    `json:"eventType"`
 			Payload   struct {
@@ -55,8 +57,14 @@ func TestCorpusBodies(t *testing.T) {
 				} `json:"details"`
 			} `json:"payload"`
 		}
+		before := time.Now().UnixMilli()
 		if err := json.Unmarshal(body, &n); err != nil {
 			t.Fatalf("seq %d: body is not JSON: %v", seq, err)
+		}
+		// The gateway refuses a notifyMs older than 30 min: every body is
+		// sent at the time it is made, as Agora does.
+		if age := before - n.NotifyMs; age < 0 || age > 60_000 {
+			t.Fatalf("seq %d: notifyMs %d is %d ms before now, want the time the body was made", seq, n.NotifyMs, age)
 		}
 		if n.NoticeID != string(id[:]) || seen[n.NoticeID] {
 			t.Fatalf("seq %d: noticeId %q, want the fresh %q", seq, n.NoticeID, id)

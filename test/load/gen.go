@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ type genConfig struct {
 	// NewConns opens a new connection for every request (no keep-alive),
 	// as a client that reconnects each time: it probes the accept path.
 	NewConns bool
+	// TLS, when set, is the client side of an HTTPS URL.
+	TLS *tls.Config
 	// Observe, when set, is called from the workers for every request
 	// completed inside the measured window, with its latency and its error
 	// (nil for a 200). It must be safe for concurrent use.
@@ -102,7 +105,7 @@ func newTransport(c int) *http.Transport {
 // newTransportFor returns the transport cfg asks for: keep-alive, or a new
 // connection per request.
 func newTransportFor(cfg genConfig) *http.Transport {
-	tr := newTransport(cfg.Concurrency)
+	tr := withTLS(newTransport(cfg.Concurrency), cfg.TLS)
 	tr.DisableKeepAlives = cfg.NewConns
 	return tr
 }

@@ -157,6 +157,7 @@ type gatewayOptions struct {
 	logLevel string        // warn or info
 	nofile   uint64        // when not 0, the process's open file limit (soft and hard)
 	dupWin   time.Duration // when not 0, nats.duplicate_window of the stream it creates
+	tls      *loadTLS      // when set, the webhook serves HTTPS with this certificate
 }
 
 // gatewayProc is a running gateway: a target, and with embedded NATS also
@@ -193,6 +194,11 @@ firewall: {backend: none, ports: [%d]}
 	if o.dupWin > 0 {
 		cfg = strings.Replace(cfg, "nats:\n", fmt.Sprintf("nats:\n  duplicate_window: %s\n", o.dupWin), 1)
 	}
+	scheme := "http"
+	if o.tls != nil {
+		scheme = "https"
+		cfg = strings.Replace(cfg, "path: /agora/ncs}", fmt.Sprintf("path: /agora/ncs, tls_cert_file: %q, tls_key_file: %q}", o.tls.certFile, o.tls.keyFile), 1)
+	}
 	l.seq++
 	cfgPath := filepath.Join(l.dir, fmt.Sprintf("%02d-gateway.yaml", l.seq))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -215,7 +221,7 @@ firewall: {backend: none, ports: [%d]}
 		l.drop(p)
 		return nil, bindFailed(p, err)
 	}
-	g := &gatewayProc{target: &target{proc: p, url: fmt.Sprintf("http://127.0.0.1:%d/agora/ncs", hook)}, admin: adminURL}
+	g := &gatewayProc{target: &target{proc: p, url: fmt.Sprintf("%s://127.0.0.1:%d/agora/ncs", scheme, hook)}, admin: adminURL}
 	natsURL := o.natsURL
 	if natsURL == "" {
 		natsURL = "nats://127.0.0.1:" + strconv.Itoa(embedded)
