@@ -45,13 +45,19 @@ func TestPipelineEmbeddedNATS(t *testing.T) {
 	g.start()
 	natsURL := embeddedURL(t, g)
 
-	body := notification("e2e-1", 1700000000000)
+	now := time.Now().UnixMilli()
+	body := notification("e2e-1", now)
 	if code, ans := g.post(testSecret, body); code != http.StatusOK || !strings.Contains(ans, `"published"`) {
 		t.Fatalf("signed: got %d %s, want 200 published", code, ans)
 	}
 	// Agora's retry: same noticeId, new notifyMs, so new bytes and signature.
-	if code, _ := g.post(testSecret, notification("e2e-1", 1700000000999)); code != http.StatusOK {
+	if code, _ := g.post(testSecret, notification("e2e-1", now+999)); code != http.StatusOK {
 		t.Fatalf("resend: got %d, want 200", code)
+	}
+	// A captured notification replayed after webhook.max_notify_age (30m):
+	// correctly signed, refused, and never in the stream.
+	if code, ans := g.post(testSecret, notification("replayed", now-int64(3*time.Hour/time.Millisecond))); code != http.StatusUnprocessableEntity {
+		t.Errorf("replay of a 3 h old capture: got %d %s, want 422", code, ans)
 	}
 	if code, _ := g.post("wrong-secret", notification("forged", 1)); code != http.StatusUnauthorized {
 		t.Errorf("forged: got %d, want 401", code)
@@ -95,6 +101,7 @@ func TestPipelineEmbeddedNATS(t *testing.T) {
 		`ncs_gateway_webhook_rejected_total{reason="bad_signature"} 1`,
 		`ncs_gateway_webhook_rejected_total{reason="missing_signature"} 1`,
 		`ncs_gateway_webhook_deadlettered_total{reason="not_json"} 1`,
+		`ncs_gateway_webhook_rejected_total{reason="stale"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
