@@ -24,11 +24,17 @@ type publisherState interface {
 	StreamProblems() []publish.StreamProblem
 }
 
+// clockSkewer reports how far this host's clock is from Agora's notifyMs.
+type clockSkewer interface {
+	ClockSkew() (skew time.Duration, seen time.Time, ok bool)
+}
+
 // statusSource assembles /readyz and /status from the running components.
 type statusSource struct {
-	cfg Config
-	ref *refresh.Refresher
-	pub publisherState
+	cfg  Config
+	ref  *refresh.Refresher
+	pub  publisherState
+	hook clockSkewer // nil: not known (a one-shot's view)
 }
 
 // daemonStatus is the JSON of GET /status, read by `ncs-gateway -status`.
@@ -38,6 +44,17 @@ type daemonStatus struct {
 	NotReady  []string        `json:"not_ready,omitempty"`
 	Allowlist allowlistStatus `json:"allowlist"`
 	NATS      publish.Status  `json:"nats"`
+	Webhook   webhookStatus   `json:"webhook"`
+}
+
+// webhookStatus is what the webhook has seen of Agora's clock: the host's
+// clock minus notifyMs of the latest signed notification. A host whose clock
+// is off refuses every notification as stale or future; this says so.
+type webhookStatus struct {
+	ClockSkewSeconds *float64  `json:"clock_skew_seconds,omitempty"`
+	SkewSeenAt       time.Time `json:"skew_seen_at,omitzero"`
+	MaxNotifyAge     string    `json:"max_notify_age"`
+	MaxNotifyFuture  string    `json:"max_notify_future"`
 }
 
 // allowlistStatus describes the applied allowlist.
@@ -76,6 +93,16 @@ func (s *statusSource) status(ctx context.Context) daemonStatus {
 		al.FetchedAt, al.AgeSeconds, al.Source = &fetched, time.Since(fetched).Seconds(), state.Source
 	}
 	st.Allowlist = al
+	st.Webhook = webhookStatus{
+		MaxNotifyAge:    s.cfg.Webhook.MaxNotifyAge.String(),
+		MaxNotifyFuture: s.cfg.Webhook.MaxNotifyFuture.String(),
+	}
+	if s.hook != nil {
+		if skew, seen, ok := s.hook.ClockSkew(); ok {
+			sec := skew.Seconds()
+			st.Webhook.ClockSkewSeconds, st.Webhook.SkewSeenAt = &sec, seen
+		}
+	}
 	st.NotReady = s.notReady(rs)
 	st.Ready = len(st.NotReady) == 0
 	return st

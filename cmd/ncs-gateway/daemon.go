@@ -99,7 +99,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("start webhook server: %w", err)
 	}
-	src := &statusSource{cfg: cfg, ref: ref, pub: pub}
+	src := &statusSource{cfg: cfg, ref: ref, pub: pub, hook: hook}
 	adm := newAdminServer(cfg.Admin.Listen, reg, src, log)
 	if err := adm.Start(); err != nil {
 		_ = hook.Shutdown(context.Background())

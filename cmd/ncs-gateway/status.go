@@ -74,6 +74,7 @@ func (st daemonStatus) print(w io.Writer) {
 		fmt.Fprintf(w, "  NOT SAVED to state_dir (retried at every reconcile): %s\n", al.PersistError)
 	}
 	fmt.Fprintln(w)
+	st.Webhook.print(w)
 	n := st.NATS
 	conn := "connected"
 	if !n.Connected {
@@ -98,6 +99,24 @@ func (st daemonStatus) print(w io.Writer) {
 		fmt.Fprintf(w, ", oldest waiting %s", (time.Duration(n.OldestSpooledAgeSeconds) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintln(w)
+}
+
+// print says how far the host's clock is from Agora's notifyMs, and whether
+// that is enough for the webhook to refuse notifications as stale or future.
+func (ws webhookStatus) print(w io.Writer) {
+	if ws.ClockSkewSeconds == nil {
+		fmt.Fprintf(w, "webhook clock: no signed notification with notifyMs seen yet (refuses notifyMs older than %s or more than %s ahead)\n\n", ws.MaxNotifyAge, ws.MaxNotifyFuture)
+		return
+	}
+	skew := time.Duration(*ws.ClockSkewSeconds * float64(time.Second)).Round(time.Millisecond)
+	verdict := "ok"
+	if age, err := time.ParseDuration(ws.MaxNotifyAge); err == nil && skew > age {
+		verdict = "WRONG CLOCK or replays: notifications this old are refused as stale (check timedatectl, chrony)"
+	}
+	if future, err := time.ParseDuration(ws.MaxNotifyFuture); err == nil && -skew > future {
+		verdict = "WRONG CLOCK: notifications this far ahead are refused as future (check timedatectl, chrony)"
+	}
+	fmt.Fprintf(w, "webhook clock: this host minus notifyMs = %s at %s: %s\n\n", skew, ws.SkewSeenAt.Format(time.RFC3339), verdict)
 }
 
 // printStreamPeers prints the stream's replicas and contract problems.
