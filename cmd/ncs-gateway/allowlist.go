@@ -35,25 +35,30 @@ func newAllowlist(cfg Config, s Secrets, m *refresh.Metrics, log *zap.Logger) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	static, err := parseStaticAllow(cfg.Firewall.StaticAllow)
-	if err != nil {
+	if _, err := parseStaticAllow(cfg.Firewall.StaticAllow); err != nil {
 		return nil, nil, fmt.Errorf("firewall.static_allow: %w", err)
 	}
-	ref, err := refresh.New(refresh.Config{
-		Fetcher:     fetch,
-		Firewall:    fw,
-		Store:       refresh.NewFileStore(cfg.StateDir),
-		StaticAllow: static,
-		MinIPs:      cfg.Firewall.MinIPs,
-		MaxShrink:   cfg.Firewall.MaxShrink,
-		RemoveGrace: cfg.Firewall.RemoveGrace,
-		Metrics:     m,
-		Log:         log.Named("refresh"),
-	})
+	rc := refreshConfig(cfg)
+	rc.Fetcher, rc.Firewall, rc.Store = fetch, fw, refresh.NewFileStore(cfg.StateDir)
+	rc.Metrics, rc.Log = m, log.Named("refresh")
+	ref, err := refresh.New(rc)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ref, fw, nil
+}
+
+// refreshConfig is the refresher's policy from the firewall.* keys, as
+// newAllowlist builds it and checkComponents validates it. An unparsable
+// static_allow is reported by validate.
+func refreshConfig(cfg Config) refresh.Config {
+	static, _ := parseStaticAllow(cfg.Firewall.StaticAllow)
+	return refresh.Config{
+		StaticAllow: static,
+		MinIPs:      cfg.Firewall.MinIPs,
+		MaxShrink:   cfg.Firewall.MaxShrink,
+		RemoveGrace: cfg.Firewall.RemoveGrace,
+	}
 }
 
 // lockStateDir takes state_dir for this process, waiting at most wait.

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
@@ -170,9 +171,9 @@ func defaultConfig() Config {
 			Backend:           firewall.DefaultBackend,
 			Ports:             []uint16{firewall.DefaultPort},
 			StaticAllow:       []string{},
-			RemoveGrace:       24 * time.Hour,
-			MinIPs:            1,
-			MaxShrink:         0.5,
+			RemoveGrace:       refresh.DefaultRemoveGrace,
+			MinIPs:            refresh.DefaultMinIPs,
+			MaxShrink:         refresh.DefaultMaxShrink,
 			ReconcileInterval: time.Minute,
 		},
 	}

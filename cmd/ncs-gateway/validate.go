@@ -24,14 +24,6 @@ const (
 	// reconcile is the backstop that puts the allowlist back after an
 	// external change the watch missed, so it must not be hours away.
 	maxReconcileInterval = 10 * time.Minute
-	// minStaticAllowBits4 and minStaticAllowBits6 are the broadest
-	// firewall.static_allow entries accepted. An IPv4 /8 (one 256th of the
-	// address space) still fits a private network such as 10.0.0.0/8; an
-	// IPv6 /32 is a whole ISP's allocation, broader than any one site. Any
-	// wider entry opens the port to a large part of the internet while the
-	// allowlist seems to be on.
-	minStaticAllowBits4 = 8
-	minStaticAllowBits6 = 32
 )
 
 // validate records every problem that the config alone shows, without the
@@ -75,24 +67,10 @@ func (c *Config) validate(p *problemList) {
 		}
 	}
 
-	// The refresher's keys.
-	if static, err := parseStaticAllow(c.Firewall.StaticAllow); err != nil {
+	// The refresher's keys: parsed here, judged by the refresher's Validate
+	// (with the packages' rules, in checkComponents).
+	if _, err := parseStaticAllow(c.Firewall.StaticAllow); err != nil {
 		p.add("firewall.static_allow", err.Error())
-	} else {
-		for i, pfx := range static {
-			if msg := tooBroad(pfx); msg != "" {
-				p.add(fmt.Sprintf("firewall.static_allow[%d]", i), msg)
-			}
-		}
-	}
-	if c.Firewall.RemoveGrace < 0 || c.Firewall.RemoveGrace > 7*24*time.Hour {
-		p.add("firewall.remove_grace", fmt.Sprintf("%s is outside 0..168h", c.Firewall.RemoveGrace))
-	}
-	if c.Firewall.MinIPs < 1 {
-		p.add("firewall.min_ips", "must be at least 1: an empty list is never applied")
-	}
-	if c.Firewall.MaxShrink <= 0 || c.Firewall.MaxShrink > 1 {
-		p.add("firewall.max_shrink", fmt.Sprintf("%g is outside (0, 1]", c.Firewall.MaxShrink))
 	}
 	if c.Firewall.ReconcileInterval < time.Second || c.Firewall.ReconcileInterval > maxReconcileInterval {
 		p.add("firewall.reconcile_interval", fmt.Sprintf("%s is outside 1s..10m: it is the backstop that puts the allowlist back after an external change", c.Firewall.ReconcileInterval))
@@ -115,20 +93,6 @@ func (c *Config) validate(p *problemList) {
 	}
 }
 
-// tooBroad explains why a static_allow prefix covers too much of the
-// internet, or returns "".
-func tooBroad(pfx netip.Prefix) string {
-	switch {
-	case pfx.Addr().Is4In6():
-		return fmt.Sprintf("%s is an IPv4-mapped IPv6 prefix, which never matches IPv4 traffic: write it as IPv4", pfx)
-	case pfx.Addr().Is4() && pfx.Bits() < minStaticAllowBits4,
-		pfx.Addr().Is6() && pfx.Bits() < minStaticAllowBits6:
-		return fmt.Sprintf("%s covers everyone or close to it and would turn the allowlist off: list the hosts that need the port (IPv4 /%d or longer, IPv6 /%d or longer)",
-			pfx, minStaticAllowBits4, minStaticAllowBits6)
-	}
-	return ""
-}
-
 // checkComponents records every problem of the packages' configs as the
 // daemon would build them, each package checking its own (Validate), and
 // loads the TLS files the daemon would load. The daemon and -check-config
@@ -140,6 +104,7 @@ func checkComponents(cfg Config, s Secrets, p *problemList) {
 		p.addErr(embeddedConfig(cfg, s).Validate())
 	}
 	p.addErr(firewallConfig(cfg).Validate())
+	p.addErr(refreshConfig(cfg).Validate())
 	if len(cfg.NCS.Endpoints) > 0 {
 		p.addErr(ncsipConfig(cfg, s).Validate())
 	}

@@ -137,6 +137,9 @@ func New(cfg Config) (*Refresher, error) {
 	if cfg.Firewall == nil || cfg.Store == nil {
 		return nil, errors.New("refresh: a firewall and a store are required")
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("check refresher config: %w", err)
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}

@@ -319,7 +319,7 @@ func TestApplyPersisted(t *testing.T) {
 
 func TestRefreshWithoutEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ref, err := New(Config{Firewall: &fakeFirewall{}, Store: &fakeStore{}, Metrics: NewMetrics(reg)})
+	ref, err := New(Config{Firewall: &fakeFirewall{}, Store: &fakeStore{}, MinIPs: DefaultMinIPs, MaxShrink: DefaultMaxShrink, Metrics: NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
