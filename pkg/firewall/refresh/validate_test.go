@@ -18,7 +18,9 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"everyone v4", func(c *Config) { c.StaticAllow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")} }, "firewall.static_allow[0]: 0.0.0.0/0 covers everyone"},
-		{"close to everyone v4", func(c *Config) { c.StaticAllow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("0.0.0.0/1")} }, "firewall.static_allow[1]: 0.0.0.0/1 covers everyone"},
+		{"close to everyone v4", func(c *Config) {
+			c.StaticAllow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("0.0.0.0/1")}
+		}, "firewall.static_allow[1]: 0.0.0.0/1 covers everyone"},
 		{"everyone v6", func(c *Config) { c.StaticAllow = []netip.Prefix{netip.MustParsePrefix("::/0")} }, "firewall.static_allow[0]: ::/0 covers everyone"},
 		{"mapped", func(c *Config) { c.StaticAllow = []netip.Prefix{netip.MustParsePrefix("::ffff:198.51.100.0/120")} }, "IPv4-mapped"},
 		{"min_ips", func(c *Config) { c.MinIPs = 0 }, "firewall.min_ips: must be at least 1"},
