@@ -156,10 +156,11 @@ func (s *suite) runCluster(ctx context.Context, dir string, c int) error {
 	if err != nil {
 		return err
 	}
-	sent, err := s.runPair(ctx, setup, c, minimal, cl.host, gw.target, cl.host)
+	minSent, gwSent, err := s.runPair(ctx, setup, c, minimal, cl.host, gw.target, cl.host)
 	if err != nil {
 		return err
 	}
+	sent := minSent + gwSent
 	if err := minimal.stop(); err != nil {
 		return err
 	}

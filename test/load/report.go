@@ -136,8 +136,8 @@ func writeReport(w io.Writer, cfg suiteConfig, mc machine, corp *corpus, rows []
 	fmt.Fprintln(w, "\nNotes:")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "- Each server is its own process; the generator runs in the suite's process. events/s and latency count the 200s completed inside the window; errors count every non-200 or transport error of the run, warm-up included.")
-	fmt.Fprintln(w, "- CPU µs/event: utime+stime of the target process (/proc/PID/stat, 10 ms ticks) over the window, per event. NATS CPU: the separate process hosting NATS (nats-server, or for the minimal receiver in the embedded setup the gateway); \"incl.\" where NATS runs inside the gateway and is counted in its CPU.")
-	fmt.Fprintln(w, "- Peak RSS: VmHWM of the target, reset (clear_refs) before its warm-up, so it covers that cell only; for the gateway with embedded NATS it includes the NATS server and its JetStream caches.")
+	fmt.Fprintln(w, "- CPU µs/event: utime+stime of the target process (/proc/PID/stat, 10 ms ticks) over the window, per event. NATS CPU: the separate nats-server process; \"incl.\" where NATS runs inside the target and is counted in its CPU: in the embedded setup, the gateway's embedded server and the minimal receiver's own (each its own in-process nats-server, file store, fsync before every ack).")
+	fmt.Fprintln(w, "- Peak RSS: VmHWM of the target, reset (clear_refs) before its warm-up, so it covers that cell only; in the embedded setup it includes the target's NATS server and its JetStream caches (gateway and minimal receiver alike).")
 	fmt.Fprintln(w, "- gen CPU: the load generator's own CPU per event; all processes share the same cores, so a busy generator or a noisy neighbour lowers every figure of the cell.")
 	for _, r := range rows {
 		res := r.m.res

@@ -80,11 +80,24 @@ func runMinimalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	stream := fs.String("stream", streamName, "JetStream stream, created like the gateway's when absent")
 	subject := fs.String("subject", minimalSubject, "subject to publish on (under the stream's agora.ncs.>)")
 	secret := fs.String("secret", "", "HMAC `secret` (default $"+secretEnv+", else the quickstart secret)")
+	embedded := fs.String("embedded", "", "run an in-process nats-server with its JetStream store in this `dir` "+
+		"(fsync before every ack, like the gateway's embedded default) and publish to it in-process; -nats is then ignored")
+	urlFile := fs.String("nats-url-file", "", "with -embedded: write the embedded server's loopback client URL to this `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(*natsURL, nats.Name("load-minimal-receiver"))
-	if err != nil {
+	var nc *nats.Conn
+	var err error
+	if *embedded != "" {
+		emb, err := startMinimalEmbedded(*embedded, *urlFile)
+		if err != nil {
+			return err
+		}
+		defer emb.shutdown() // after nc.Close, deferred below
+		if nc, err = emb.connect(); err != nil {
+			return err
+		}
+	} else if nc, err = nats.Connect(*natsURL, nats.Name("load-minimal-receiver")); err != nil {
 		return fmt.Errorf("connect nats %s: %w", *natsURL, err)
 	}
 	defer nc.Close()
@@ -221,13 +234,7 @@ func serve(ctx context.Context, sf serverFlags, h http.Handler, stdout io.Writer
 	}
 	addr := ln.Addr().String()
 	if sf.addrFile != "" {
-		// Written whole, then renamed, so a reader never sees half.
-		tmp := sf.addrFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(addr), 0o600); err != nil {
-			ln.Close()
-			return fmt.Errorf("write addr file: %w", err)
-		}
-		if err := os.Rename(tmp, sf.addrFile); err != nil {
+		if err := writeFileAtomic(sf.addrFile, addr); err != nil {
 			ln.Close()
 			return fmt.Errorf("write addr file: %w", err)
 		}

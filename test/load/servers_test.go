@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -71,5 +74,81 @@ func TestCheckLoopback(t *testing.T) {
 		if err := checkLoopback(u); err == nil {
 			t.Errorf("checkLoopback(%q) = nil, want an error", u)
 		}
+	}
+}
+
+// TestMinimalEmbedded runs serve-minimal with its own embedded nats-server:
+// a signed notification is published in-process, stored once (a retry is a
+// duplicate), and readable over the loopback URL the suite counts with.
+func TestMinimalEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	addrFile, urlFile := dir+"/addr", dir+"/nats.url"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runMinimalCmd(ctx, []string{"-listen", "127.0.0.1:0", "-addr-file", addrFile,
+			"-secret", "s", "-embedded", dir + "/nats", "-nats-url-file", urlFile}, io.Discard, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve-minimal: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve-minimal did not stop within 30 s")
+		}
+	}()
+	var addr, natsURL []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for addr == nil || natsURL == nil {
+		select {
+		case err := <-done:
+			t.Fatalf("serve-minimal exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve-minimal did not listen within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+		addr, _ = os.ReadFile(addrFile)
+		natsURL, _ = os.ReadFile(urlFile)
+		if len(addr) == 0 || len(natsURL) == 0 {
+			addr, natsURL = nil, nil
+		}
+	}
+	body := `{"noticeId":"abc-1","productId":3,"eventType":31,"payload":{}}`
+	for range 2 { // the second is a retry: the stream keeps one
+		req, err := http.NewRequest(http.MethodPost, "http://"+string(addr)+"/agora/ncs", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Agora-Signature-V2", newSigner("s").sign([]byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("post: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("post: status %d, want 200", resp.StatusCode)
+		}
+	}
+	got, err := streamMsgs(ctx, string(natsURL))
+	if err != nil || got != 1 {
+		t.Fatalf("stream at %s: %d messages, err %v; want 1", natsURL, got, err)
+	}
+}
+
+// TestMinimalEmbeddedSyncAlways: the minimal's store fsyncs before every
+// ack, as the gateway's embedded default does, so the two compare fairly.
+func TestMinimalEmbeddedSyncAlways(t *testing.T) {
+	e, err := startMinimalEmbedded(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.shutdown()
+	if jsc := e.srv.JetStreamConfig(); jsc == nil || !jsc.SyncAlways {
+		t.Fatalf("jetstream config %+v, want SyncAlways", jsc)
 	}
 }

@@ -41,10 +41,11 @@ func (s *suite) runExternal(ctx context.Context, dir string, c int) error {
 	if err != nil {
 		return err
 	}
-	sent, err := s.runPair(ctx, setup, c, minimal, ns, gw.target, ns)
+	minSent, gwSent, err := s.runPair(ctx, setup, c, minimal, ns, gw.target, ns)
 	if err != nil {
 		return err
 	}
+	sent := minSent + gwSent
 	if err := gw.stop(); err != nil {
 		return err
 	}
@@ -69,9 +70,13 @@ func (s *suite) runExternal(ctx context.Context, dir string, c int) error {
 	return nil
 }
 
-// runEmbedded: echo; then the gateway with its embedded NATS, and the
-// minimal receiver publishing to that same server over TCP; then the
-// gateway at log level info on the same store.
+// runEmbedded: echo; then the gateway with its embedded NATS and the
+// minimal receiver with an embedded NATS of its own (same durability: file
+// store, fsync before every ack; each in its own store), each counted in
+// its own stream; then the gateway at log level info on the same store.
+// The gateway's embedded server lets TCP clients only read, so the minimal
+// cannot share it, and giving it its own keeps the comparison fair: both
+// pay for an in-process server and its fsyncs.
 func (s *suite) runEmbedded(ctx context.Context, dir string, c int) error {
 	setup := setupEmbedded
 	if err := s.runEcho(ctx, setup, c); err != nil {
@@ -82,18 +87,19 @@ func (s *suite) runEmbedded(ctx context.Context, dir string, c int) error {
 	if err != nil {
 		return err
 	}
-	minimal, err := s.l.startMinimal(ctx, gw.nats.url)
+	minimal, minNATS, err := s.l.startMinimalEmbedded(ctx, filepath.Join(dir, "minimal-nats"))
 	if err != nil {
 		return err
 	}
-	sent, err := s.runPair(ctx, setup, c, minimal, gw.nats, gw.target, gw.nats)
+	minSent, gwSent, err := s.runPair(ctx, setup, c, minimal, minNATS, gw.target, gw.nats)
 	if err != nil {
 		return err
 	}
+	s.checkStream(ctx, setup, c, minNATS.url, minSent, "minimal, its own embedded NATS")
 	if err := minimal.stop(); err != nil {
 		return err
 	}
-	s.checkStream(ctx, setup, c, gw.nats.url, sent, "minimal + gateway")
+	s.checkStream(ctx, setup, c, gw.nats.url, gwSent, "gateway, its embedded NATS")
 	if err := gw.stop(); err != nil {
 		return err
 	}
@@ -107,36 +113,37 @@ func (s *suite) runEmbedded(ctx context.Context, dir string, c int) error {
 			return err
 		}
 		s.rows = append(s.rows, row{setup: setup, target: targetGatewayInfo, c: c, m: m, natsInside: true})
-		sent += uint64(m.res.OK)
-		s.checkStream(ctx, setup, c, gi.nats.url, sent, "minimal + gateway + gateway (info), same store")
+		gwSent += uint64(m.res.OK)
+		s.checkStream(ctx, setup, c, gi.nats.url, gwSent, "gateway + gateway (info), its embedded NATS, same store")
 	}
 	return nil
 }
 
-// runPair measures the minimal receiver and the gateway against the same
-// NATS server in the order minimal (d/2), gateway (d), minimal (d/2), and
-// pools the minimal receiver's halves: both targets' windows are centred on
-// the same moment, so a drift in the machine or in the store's size during
-// the run weighs on both alike. It returns the 200s sent to that server.
-func (s *suite) runPair(ctx context.Context, setup string, c int, minimal *target, minNATS *natsHost, gw *target, gwNATS *natsHost) (uint64, error) {
+// runPair measures the minimal receiver and the gateway in the order
+// minimal (d/2), gateway (d), minimal (d/2), and pools the minimal
+// receiver's halves: both targets' windows are centred on the same moment,
+// so a drift in the machine or in the store's size during the run weighs
+// on both alike. It returns the 200s each of them answered. A NATS host
+// that is the target's own process counts as inside it.
+func (s *suite) runPair(ctx context.Context, setup string, c int, minimal *target, minNATS *natsHost, gw *target, gwNATS *natsHost) (minSent, gwSent uint64, err error) {
 	half := s.cfg.duration / 2
 	m1, err := s.measure(ctx, setup, targetMinimal+" (1st half)", minimal, minNATS, c, half)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	g, err := s.measure(ctx, setup, targetGateway, gw, gwNATS, c, s.cfg.duration)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	m2, err := s.measure(ctx, setup, targetMinimal+" (2nd half)", minimal, minNATS, c, half)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	s.rows = append(s.rows,
-		row{setup: setup, target: targetMinimal, c: c, m: pool(m1, m2), natsSeparate: true},
+		row{setup: setup, target: targetMinimal, c: c, m: pool(m1, m2), natsSeparate: minNATS.proc != minimal.proc, natsInside: minNATS.proc == minimal.proc},
 		row{setup: setup, target: targetGateway, c: c, m: g, natsSeparate: gwNATS.proc != gw.proc, natsInside: gwNATS.proc == gw.proc},
 	)
-	return uint64(m1.res.OK + g.res.OK + m2.res.OK), nil
+	return uint64(m1.res.OK + m2.res.OK), uint64(g.res.OK), nil
 }
 
 // measure runs one cell and prints a progress line.

@@ -74,7 +74,7 @@ func parseSoakFlags(args []string, stderr io.Writer) (soakConfig, error) {
 	fs.Float64Var(&cfg.memTol, "mem-tol", 0.20, "flat: RSS and heap of the last third within this share above the first third's")
 	fs.Float64Var(&cfg.countTol, "count-tol", 0.10, "flat: goroutines and open fds of the last third within this share above the first third's")
 	fs.BoolVar(&cfg.external, "external", false, "publish to an external nats-server, so the gateway's figures exclude NATS")
-	fs.DurationVar(&cfg.dupWindow, "dup-window", 0, "nats.duplicate_window of the stream (0: the gateway's default, 2h); JetStream keeps every id of the window in memory")
+	fs.DurationVar(&cfg.dupWindow, "dup-window", 0, "nats.duplicate_window of the stream (0: the gateway's default, 2h; else at least 2m, and webhook.max_notify_age and max_notify_future are set to a quarter of it each, age at least 1m); JetStream keeps every id of the window in memory")
 	quick := fs.Bool("quick", false, "smoke run: 1 min, a sample every 5 s")
 	fs.StringVar(&cfg.out, "out", "", "also write the Markdown report to this `file`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory (logs, configs, stores)")
@@ -89,6 +89,9 @@ func parseSoakFlags(args []string, stderr io.Writer) (soakConfig, error) {
 	cfg.commandLine = strings.Join(append([]string{"go run ./test/load soak"}, args...), " ")
 	if *quick {
 		cfg.duration, cfg.every = time.Minute, 5*time.Second
+	}
+	if cfg.dupWindow != 0 && cfg.dupWindow < minDupWindow {
+		return cfg, fmt.Errorf("soak: -dup-window %s: want 0 (the default, 2h) or at least %s, so that webhook.max_notify_age (at least 1m) and max_notify_future fit below it", cfg.dupWindow, minDupWindow)
 	}
 	if cfg.every <= 0 || cfg.duration < 3*cfg.every || cfg.rate <= 0 || cfg.c < 1 || cfg.warmup < 0 {
 		return cfg, errors.New("soak: want -every > 0, -d at least 3 intervals, -rate and -c positive, -warmup not negative")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
 // readyTimeout bounds the start of any server the suite runs.
@@ -114,6 +116,27 @@ func (l *launcher) startMinimal(ctx context.Context, natsURL string) (*target, e
 	return l.startBaseline(ctx, "serve-minimal", "-nats", natsURL)
 }
 
+// startMinimalEmbedded runs baseline 2 with its own in-process nats-server
+// (store in storeDir, fsync before every ack), the counterpart of the
+// gateway's embedded NATS. The returned host is the minimal's process
+// itself, so its NATS CPU is inside its own.
+func (l *launcher) startMinimalEmbedded(ctx context.Context, storeDir string) (*target, *natsHost, error) {
+	urlFile := storeDir + ".url"
+	t, err := l.startBaseline(ctx, "serve-minimal", "-embedded", storeDir, "-nats-url-file", urlFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The URL is written before the HTTP listener opens, so it is there.
+	url, err := os.ReadFile(urlFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the minimal receiver's nats url: %w", err)
+	}
+	if len(url) == 0 {
+		return nil, nil, fmt.Errorf("read the minimal receiver's nats url: %s is empty", urlFile)
+	}
+	return t, &natsHost{proc: t.proc, url: string(url)}, nil
+}
+
 // startNATSServer runs the external nats-server with JetStream and default
 // settings otherwise (no fsync per message: sync every 2 min).
 func (l *launcher) startNATSServer(ctx context.Context, storeDir string) (*natsHost, error) {
@@ -160,6 +183,21 @@ type gatewayOptions struct {
 	tls      *loadTLS      // when set, the webhook serves HTTPS with this certificate
 }
 
+// minDupWindow is the shortest nats.duplicate_window the tool sets: the
+// gateway wants webhook.max_notify_age (at least 1m) plus
+// max_notify_future below the window.
+const minDupWindow = 2 * time.Minute
+
+// notifyBounds are the webhook.max_notify_age and max_notify_future the
+// tool sets with a duplicate window w (at least minDupWindow): a quarter of
+// w each, within the webhook's bounds (age at least 1m, future at most 1h),
+// so that their sum
+// stays below w as the gateway requires. The generator's notifyMs is the
+// send time, so neither refuses anything it sends.
+func notifyBounds(w time.Duration) (age, future time.Duration) {
+	return max(w/4, webhook.MinMaxNotifyAge), min(max(w/4, webhook.MinMaxNotifyFuture), webhook.MaxMaxNotifyFuture)
+}
+
 // gatewayProc is a running gateway: a target, and with embedded NATS also
 // the NATS host.
 type gatewayProc struct {
@@ -193,6 +231,8 @@ firewall: {backend: none, ports: [%d]}
 `, o.stateDir, o.logLevel, hook, admin, o.natsURL, embedded, hook)
 	if o.dupWin > 0 {
 		cfg = strings.Replace(cfg, "nats:\n", fmt.Sprintf("nats:\n  duplicate_window: %s\n", o.dupWin), 1)
+		age, future := notifyBounds(o.dupWin)
+		cfg = strings.Replace(cfg, "path: /agora/ncs}", fmt.Sprintf("path: /agora/ncs, max_notify_age: %s, max_notify_future: %s}", age, future), 1)
 	}
 	scheme := "http"
 	if o.tls != nil {
