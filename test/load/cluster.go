@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,9 +153,12 @@ func (s *suite) runCluster(ctx context.Context, dir string, c int) error {
 	if err != nil {
 		return err
 	}
-	gw, err := s.l.startGateway(ctx, gatewayOptions{natsURL: cl.url, stateDir: filepath.Join(dir, "gateway"), logLevel: "warn"})
+	gw, err := s.l.startGateway(ctx, gatewayOptions{natsURL: cl.url, stateDir: filepath.Join(dir, "gateway"), logLevel: "warn", replicas: 3})
 	if err != nil {
 		return err
+	}
+	if problems, err := contractProblems(ctx, gw.admin); err != nil || problems != "" {
+		return fmt.Errorf("the gateway (stream_replicas: 3) finds the R3 stream breaks its contract: %s%v", problems, err)
 	}
 	minSent, gwSent, err := s.runPair(ctx, setup, c, minimal, cl.host, gw.target, cl.host)
 	if err != nil {
@@ -187,9 +191,42 @@ func (s *suite) runCluster(ctx context.Context, dir string, c int) error {
 	note := fmt.Sprintf("minimal + gateway + leader-kill run: leader %s SIGKILLed %s into the run; 200s %d of %d sent (%.2f%%), %d spooled, slowest 200 %.0f ms",
 		cl.names[li], killAfter, r.OK, r.Sent, rate, r.Spooled, millis(r.Latency.Max))
 	fmt.Fprintf(s.progress, "%s  cluster       c=%-3d %s\n", time.Now().Format("15:04:05"), c, note)
+	problems, err := contractProblems(ctx, gw.admin)
+	switch {
+	case err != nil:
+		note += fmt.Sprintf("; stream contract UNKNOWN after the kill: %v", err)
+	case problems != "":
+		note += "; stream contract PROBLEM after the kill: " + problems
+	default:
+		note += "; stream contract ok (stream_replicas: 3)"
+	}
 	sent += uint64(r.OK)
 	// The gateway keeps running while the count is checked: what it
 	// spooled at the kill is forwarded meanwhile.
 	s.checkStream(ctx, setup, c, cl.url, sent, note)
 	return gw.stop()
+}
+
+// contractProblem is the gateway's gauge of the stream's contract problems.
+const contractProblem = "ncs_gateway_nats_stream_contract_problem"
+
+// contractProblems scrapes the gateway's contract gauges and returns the
+// series at 1 (empty: the stream fits its configuration), or an error when
+// the gauges cannot be read.
+func contractProblems(ctx context.Context, adminURL string) (string, error) {
+	m, err := scrapeMetrics(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.need(contractProblem); err != nil {
+		return "", err
+	}
+	var bad []string
+	for k, v := range m {
+		if strings.HasPrefix(k, contractProblem+"{") && v != 0 {
+			bad = append(bad, k)
+		}
+	}
+	slices.Sort(bad)
+	return strings.Join(bad, ", "), nil
 }

@@ -180,6 +180,7 @@ type gatewayOptions struct {
 	logLevel string        // warn or info
 	nofile   uint64        // when not 0, the process's open file limit (soft and hard)
 	dupWin   time.Duration // when not 0, nats.duplicate_window of the stream it creates
+	replicas int           // when not 0, nats.stream_replicas (the cluster's 3)
 	tls      *loadTLS      // when set, the webhook serves HTTPS with this certificate
 }
 
@@ -233,6 +234,9 @@ firewall: {backend: none, ports: [%d]}
 		cfg = strings.Replace(cfg, "nats:\n", fmt.Sprintf("nats:\n  duplicate_window: %s\n", o.dupWin), 1)
 		age, future := notifyBounds(o.dupWin)
 		cfg = strings.Replace(cfg, "path: /agora/ncs}", fmt.Sprintf("path: /agora/ncs, max_notify_age: %s, max_notify_future: %s}", age, future), 1)
+	}
+	if o.replicas > 0 {
+		cfg = strings.Replace(cfg, "nats:\n", fmt.Sprintf("nats:\n  stream_replicas: %d\n", o.replicas), 1)
 	}
 	scheme := "http"
 	if o.tls != nil {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -32,5 +35,29 @@ func TestSoakDupWindowTooShort(t *testing.T) {
 	}
 	if _, err := parseSoakFlags([]string{"-dup-window", "2m"}, io.Discard); err != nil {
 		t.Fatalf("soak -dup-window 2m: %v", err)
+	}
+}
+
+// TestContractProblems reads the gateway's contract gauges: a series at 1
+// is named, all at 0 is none, and a gateway without the gauges is an error,
+// not a pass.
+func TestContractProblems(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		wantErr          bool
+	}{
+		{"fits", contractProblem + "{problem=\"replicas\"} 0\n" + contractProblem + "{problem=\"subjects\"} 0\n", "", false},
+		{"replicas", contractProblem + "{problem=\"replicas\"} 1\n" + contractProblem + "{problem=\"subjects\"} 0\n", contractProblem + "{problem=\"replicas\"}", false},
+		{"no gauges", "go_goroutines 7\n", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, tt.body) }))
+			defer srv.Close()
+			got, err := contractProblems(context.Background(), srv.URL)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("contractProblems = %q, %v; want %q, error %t", got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }
