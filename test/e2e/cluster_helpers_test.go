@@ -114,21 +114,7 @@ func (c *natsCluster) node(name string) *clusterNode {
 // leader is elected).
 func (c *natsCluster) waitJetStream(d time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, d, "the cluster's JetStream meta leader", func() bool {
-		nc, err := nats.Connect(c.urls(), nats.Timeout(time.Second), nats.NoReconnect())
-		if err != nil {
-			return false
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return false
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err = js.AccountInfo(ctx)
-		return err == nil
-	})
+	waitFor(c.t, d, "the cluster's JetStream meta leader", func() bool { return jetStreamAnswers(c.urls()) })
 }
 
 // streamInfo looks the stream up through any live node; nil while it has

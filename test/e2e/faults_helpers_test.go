@@ -116,20 +116,26 @@ func (n *faultsNATS) start() {
 			n.t.Fatalf("nats-server exited at start: %v\n%s", err, tail(readFileString(n.logPath), 20))
 		default:
 		}
-		nc, err := nats.Connect(n.url(), nats.Timeout(time.Second), nats.NoReconnect())
-		if err != nil {
-			return false
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return false
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err = js.AccountInfo(ctx)
-		return err == nil
+		return jetStreamAnswers(n.url())
 	})
+}
+
+// jetStreamAnswers reports whether JetStream at urls answers an account
+// info request within a second (a cluster: once its meta leader is elected).
+func jetStreamAnswers(urls string) bool {
+	nc, err := nats.Connect(urls, nats.Timeout(time.Second), nats.NoReconnect())
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err == nil
 }
 
 // kill sends SIGKILL (no flush, no shutdown) and waits for the process to go.
