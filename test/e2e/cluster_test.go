@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -296,13 +297,35 @@ func TestStreamBreakingContractIsHeldAndReported(t *testing.T) {
 }
 
 // TestClusterConfigChecks: configs/cluster.yaml, the README's scale-out
-// example, passes -check-config with its secrets in the environment.
+// example, passes -check-config with its secrets in the environment and its
+// certificate files in place, and names each file when it is missing (the
+// daemon would not start without them).
 func TestClusterConfigChecks(t *testing.T) {
-	cmd := exec.Command(binary, "-config", "../../configs/cluster.yaml", "-check-config")
-	cmd.Env = append(os.Environ(), "NCS_GATEWAY_WEBHOOK_SECRETS="+testSecret,
+	env := append(os.Environ(), "NCS_GATEWAY_WEBHOOK_SECRETS="+testSecret,
 		"NCS_GATEWAY_CUSTOMER_ID=id", "NCS_GATEWAY_CUSTOMER_SECRET=secret")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ok") {
+	check := func(env []string) (string, error) {
+		cmd := exec.Command(binary, "-config", "../../configs/cluster.yaml", "-check-config")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := check(env)
+	if err == nil || !strings.Contains(out, "webhook.tls_cert_file") || !strings.Contains(out, "nats.tls_ca_file") {
+		t.Errorf("-check-config configs/cluster.yaml without its certificates: got %v:\n%s\nwant a refusal naming webhook.tls_cert_file and nats.tls_ca_file", err, out)
+	}
+	dir := t.TempDir()
+	pair := newTLSPair(t, "gateway.example.internal")
+	files := map[string][]byte{"fullchain.pem": pair.cert, "privkey.pem": pair.key, "ca.pem": pair.cert}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env = append(env,
+		"NCS_GATEWAY_WEBHOOK_TLS_CERT_FILE="+filepath.Join(dir, "fullchain.pem"),
+		"NCS_GATEWAY_WEBHOOK_TLS_KEY_FILE="+filepath.Join(dir, "privkey.pem"),
+		"NCS_GATEWAY_NATS_TLS_CA_FILE="+filepath.Join(dir, "ca.pem"))
+	if out, err := check(env); err != nil || !strings.Contains(out, "ok") {
 		t.Errorf("-check-config configs/cluster.yaml: got %v:\n%s\nwant ok", err, out)
 	}
 }
