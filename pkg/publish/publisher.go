@@ -168,7 +168,7 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 	e := p.inflight.add(cancel, start, start.Add(p.cfg.PublishTimeout)) // see inflight.go
 	// No retry on no responders: the stream is between leaders, and the
 	// spool is the faster answer.
-	_, err := p.js.PublishMsg(ctx, msg, noRetry...)
+	err := p.requestAck(ctx, msg)
 	p.m.duration.Observe(time.Since(start).Seconds())
 	cause := p.inflight.remove(e)
 	cancel()
@@ -183,9 +183,6 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 	}
 	return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
 }
-
-// noRetry are the options of a direct publish, made once.
-var noRetry = []jetstream.PublishOpt{jetstream.WithRetryAttempts(0)}
 
 // natsMsg builds the NATS message of m with its Nats-Msg-Id, copying the
 // header map so the caller's is never modified.
