@@ -53,9 +53,11 @@ type inflight struct {
 	probe      func()      // called from check when the head is overdue; nil: none
 }
 
-// add records a publish started at start, which cancel ends, at deadline
-// at the latest (no later than that of any publish added before); the
-// caller must pass the result to remove when the publish is over.
+// add records a publish started at start, which cancel ends at deadline
+// at the latest; the caller must pass the result to remove when the
+// publish is over. Callers read start just before add, so the list is in
+// start order to within that moment, which is all a timeout or a probe
+// can be late by.
 func (f *inflight) add(cancel context.CancelFunc, start, deadline time.Time) *inflightPublish {
 	e := inflightPool.Get().(*inflightPublish)
 	e.start, e.deadline, e.cancel = start, deadline, cancel
@@ -153,7 +155,8 @@ func (f *inflight) check() {
 // so no later publish comes to find no responder. A publish still waiting
 // after probeAfter therefore sends one probe: a message on the stream's
 // subjects that any leader rejects without storing it (it expects a stream
-// name no stream has). No responder means no leader: the epoch ends.
+// name no stream has). No responder means no leader: every publish then in
+// flight ends.
 const (
 	probeAfter   = 250 * time.Millisecond
 	probeTimeout = 500 * time.Millisecond
