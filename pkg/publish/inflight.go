@@ -3,7 +3,8 @@ package publish
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,36 +24,130 @@ import (
 // found no responder: the stream is between leaders.
 var errLeaderLost = errors.New("stream leader lost: a later publish found no responder")
 
-// inflightEpoch is a context that ends, with a cause, every publish that
-// started before the next leader loss or disconnect.
-type inflightEpoch struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+// errPublishTimeout is the cause of a publish ended by the publish timeout.
+var errPublishTimeout = fmt.Errorf("no acknowledgement within the publish timeout: %w", context.DeadlineExceeded)
+
+// inflightPublish is one publish in flight, linked in start order.
+type inflightPublish struct {
+	prev, next *inflightPublish
+	start      time.Time
+	deadline   time.Time // start plus the publish timeout
+	cancel     context.CancelFunc
+	cause      error // why inflight ended it; nil while it runs on its own
 }
 
-// inflight holds the current epoch.
-type inflight struct{ cur atomic.Pointer[inflightEpoch] }
+// inflightPool recycles the list's entries: a publish costs no allocation
+// here.
+var inflightPool = sync.Pool{New: func() any { return new(inflightPublish) }}
 
-func newInflightEpoch() *inflightEpoch {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	return &inflightEpoch{ctx: ctx, cancel: cancel}
+// inflight is the list of publishes in flight, oldest first. One shared
+// timer watches its head, so a publish costs a lock, not timers of its own:
+// every publish waiting probeAfter is the head or younger than it, and all
+// have the same timeout, so the timer fires when the head turns probeAfter
+// old or reaches its deadline, and ends every publish past its deadline.
+type inflight struct {
+	mu         sync.Mutex
+	head, tail *inflightPublish
+	armed      bool        // timer is scheduled
+	timer      *time.Timer // runs check; made on first use
+	probe      func()      // called from check when the head is overdue; nil: none
 }
 
-// watch makes cancel run when the current epoch ends; the returned stop
-// undoes that once the publish is over.
-func (f *inflight) watch(cancel context.CancelCauseFunc) (stop func() bool) {
-	ep := f.cur.Load()
-	if ep == nil {
-		f.cur.CompareAndSwap(nil, newInflightEpoch())
-		ep = f.cur.Load()
+// add records a publish started at start, which cancel ends at deadline
+// at the latest; the caller must pass the result to remove when the
+// publish is over. Callers read start just before add, so the list is in
+// start order to within that moment, which is all a timeout or a probe
+// can be late by.
+func (f *inflight) add(cancel context.CancelFunc, start, deadline time.Time) *inflightPublish {
+	e := inflightPool.Get().(*inflightPublish)
+	e.start, e.deadline, e.cancel = start, deadline, cancel
+	f.mu.Lock()
+	e.prev = f.tail
+	if f.tail != nil {
+		f.tail.next = e
+	} else {
+		f.head = e
 	}
-	return context.AfterFunc(ep.ctx, func() { cancel(context.Cause(ep.ctx)) })
+	f.tail = e
+	if !f.armed {
+		f.armed = true
+		d := min(probeAfter, deadline.Sub(start))
+		if f.timer == nil {
+			f.timer = time.AfterFunc(d, f.check)
+		} else {
+			f.timer.Reset(d)
+		}
+	}
+	f.mu.Unlock()
+	return e
 }
 
-// end ends every publish in flight with cause and starts a new epoch.
+// remove unlinks e and returns why end stopped it (nil if it did not).
+// e must not be used afterwards.
+func (f *inflight) remove(e *inflightPublish) error {
+	f.mu.Lock()
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		f.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		f.tail = e.prev
+	}
+	cause := e.cause
+	f.mu.Unlock()
+	*e = inflightPublish{}
+	inflightPool.Put(e)
+	return cause
+}
+
+// end ends every publish in flight with cause; publishes that start later
+// are not affected.
 func (f *inflight) end(cause error) {
-	if old := f.cur.Swap(newInflightEpoch()); old != nil {
-		old.cancel(cause)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for e := f.head; e != nil; e = e.next {
+		if e.cause == nil {
+			e.cause = cause
+			e.cancel()
+		}
+	}
+}
+
+// check runs on the shared timer: it ends the publishes past their
+// deadline, probes when the oldest publish has waited probeAfter, and
+// re-arms for the next of these to come, or stops when nothing is in flight.
+func (f *inflight) check() {
+	now := time.Now()
+	f.mu.Lock()
+	if f.head == nil {
+		f.armed = false
+		f.mu.Unlock()
+		return
+	}
+	e := f.head
+	for ; e != nil && !e.deadline.After(now); e = e.next {
+		if e.cause == nil {
+			e.cause = errPublishTimeout
+			e.cancel()
+		}
+	}
+	next := probeAfter - now.Sub(f.head.start)
+	overdue := next <= 0
+	if overdue {
+		// Still stuck after a probe: look again soon, as each stuck
+		// publish once armed a probe of its own.
+		next = probeAfter / 4
+	}
+	if e != nil {
+		next = min(next, e.deadline.Sub(now))
+	}
+	f.timer.Reset(next)
+	f.mu.Unlock()
+	if overdue && f.probe != nil {
+		f.probe()
 	}
 }
 
@@ -60,7 +155,8 @@ func (f *inflight) end(cause error) {
 // so no later publish comes to find no responder. A publish still waiting
 // after probeAfter therefore sends one probe: a message on the stream's
 // subjects that any leader rejects without storing it (it expects a stream
-// name no stream has). No responder means no leader: the epoch ends.
+// name no stream has). No responder means no leader: every publish then in
+// flight ends.
 const (
 	probeAfter   = 250 * time.Millisecond
 	probeTimeout = 500 * time.Millisecond
@@ -68,12 +164,6 @@ const (
 	// allowed in stream names), so the leader always rejects the probe.
 	probeExpectStream = "ncs-gateway.probe"
 )
-
-// probeLater arms the probe for a publish that has just started; the
-// returned stop disarms it.
-func (p *Publisher) probeLater() (stop func() bool) {
-	return time.AfterFunc(probeAfter, p.probeLeader).Stop
-}
 
 // probeLeader sends the probe unless one is under way.
 func (p *Publisher) probeLeader() {

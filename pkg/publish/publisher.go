@@ -70,6 +70,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, er
 	if cfg.Embedded != nil {
 		p.serverURL = cfg.Embedded.ClientURL()
 	}
+	p.inflight.probe = p.probeLeader
 	p.m = newMetrics(reg, sp)
 	p.sm = newStreamMetrics(reg, p)
 	nc, err := p.connect(cfg)
@@ -160,24 +161,21 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 		return reasonDisconnected, errNotConnected
 	}
 	msg := natsMsg(m)
-	ctx, cancelEpoch := context.WithCancelCause(ctx)
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
-	stop := p.inflight.watch(cancelEpoch) // see inflight.go
-	disarm := p.probeLater()
 	start := time.Now()
+	// The publish timeout is kept by inflight's shared timer, not by a
+	// timer per publish; the caller's deadline (the webhook's) still holds.
+	ctx, cancel := context.WithCancel(ctx)
+	e := p.inflight.add(cancel, start, start.Add(p.cfg.PublishTimeout)) // see inflight.go
 	// No retry on no responders: the stream is between leaders, and the
 	// spool is the faster answer.
-	_, err := p.js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0))
+	err := p.requestAck(ctx, msg)
 	p.m.duration.Observe(time.Since(start).Seconds())
-	stop()
-	disarm()
-	cause := context.Cause(ctx)
+	cause := p.inflight.remove(e)
 	cancel()
-	cancelEpoch(nil)
 	if err == nil {
 		return "", nil
 	}
-	if errors.Is(cause, errLeaderLost) || errors.Is(cause, errNotConnected) {
+	if cause != nil {
 		return failureReason(cause), fmt.Errorf("publish to jetstream: %w", cause)
 	}
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
