@@ -43,25 +43,33 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := valid()
 			tt.modify(&c)
-			err := c.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("validate: got %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("validate: got nil, want errors naming %v", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("validate: got %q, want it to name %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "secret") {
-				t.Errorf("validate: got %q, want no secret in the message", err)
-			}
+			checkProblems(t, c.Validate(), tt.want, "secret")
 		})
+	}
+}
+
+// checkProblems fails unless err names every key in want (nil when want is
+// empty) and carries none of the secrets.
+func checkProblems(t *testing.T, err error, want []string, secrets ...string) {
+	t.Helper()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("validate: got %v, want nil", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("validate: got nil, want errors naming %v", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("validate: got %q, want it to name %q", err, w)
+		}
+	}
+	for _, sec := range secrets {
+		if strings.Contains(err.Error(), sec) {
+			t.Errorf("validate: got %q, want no secret (%q) in the message", err, sec)
+		}
 	}
 }
 

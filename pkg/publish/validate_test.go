@@ -52,24 +52,7 @@ func TestEmbeddedConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := valid()
 			tt.modify(&c)
-			err := c.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("got %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("got nil, want errors naming %v", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("got %q, want it to contain %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), `"p"`) || strings.Contains(err.Error(), "pw") {
-				t.Errorf("got %q, want no password in the message", err)
-			}
+			checkProblems(t, c.Validate(), tt.want, `"p"`, "pw")
 		})
 	}
 }
