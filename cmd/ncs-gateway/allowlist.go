@@ -48,19 +48,6 @@ func newAllowlist(cfg Config, s Secrets, m *refresh.Metrics, log *zap.Logger) (*
 	return ref, fw, nil
 }
 
-// refreshConfig is the refresher's policy from the firewall.* keys, as
-// newAllowlist builds it and checkComponents validates it. An unparsable
-// static_allow is reported by validate.
-func refreshConfig(cfg Config) refresh.Config {
-	static, _ := parseStaticAllow(cfg.Firewall.StaticAllow)
-	return refresh.Config{
-		StaticAllow: static,
-		MinIPs:      cfg.Firewall.MinIPs,
-		MaxShrink:   cfg.Firewall.MaxShrink,
-		RemoveGrace: cfg.Firewall.RemoveGrace,
-	}
-}
-
 // lockStateDir takes state_dir for this process, waiting at most wait.
 func lockStateDir(ctx context.Context, dir string, wait time.Duration) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
@@ -229,4 +216,12 @@ func statusCmd(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	st.print(stdout)
 	return nil
+}
+
+// cronLogger adapts zap to robfig/cron's logger.
+type cronLogger struct{ l *zap.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug(msg, zap.Any("details", kv)) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error(msg, zap.Error(err), zap.Any("details", kv))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -14,9 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
-	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
@@ -191,71 +188,4 @@ func watchdogLoop(ctx context.Context, log *zap.Logger) error {
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		}
 	}
-}
-
-func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
-	fw, err := firewall.New(firewallConfig(cfg), log)
-	if err != nil {
-		return nil, fmt.Errorf("firewall: %w", err)
-	}
-	return fw, nil
-}
-
-// newFetcher returns nil, nil when no endpoint is configured: the allowlist
-// is then static_allow alone.
-func newFetcher(cfg Config, s Secrets, log *zap.Logger) (refresh.Fetcher, error) {
-	if len(cfg.NCS.Endpoints) == 0 {
-		return nil, nil
-	}
-	c, err := ncsip.New(ncsipConfig(cfg, s), log)
-	if err != nil {
-		return nil, fmt.Errorf("ncs client: %w", err)
-	}
-	return c, nil
-}
-
-func publisherConfig(cfg Config, s Secrets, emb *publish.Embedded) publish.Config {
-	return publish.Config{
-		URL:             cfg.NATS.URL,
-		Embedded:        emb,
-		CredsFile:       cfg.NATS.CredsFile,
-		User:            cfg.NATS.User,
-		Password:        s.NATSPassword,
-		NkeySeedFile:    cfg.NATS.NKeySeedFile,
-		Token:           s.NATSToken,
-		TLSCAFile:       cfg.NATS.TLSCAFile,
-		TLSCertFile:     cfg.NATS.TLSCertFile,
-		TLSKeyFile:      cfg.NATS.TLSKeyFile,
-		Stream:          cfg.NATS.Stream,
-		SubjectPrefix:   cfg.NATS.SubjectPrefix,
-		DuplicateWindow: cfg.NATS.DuplicateWindow,
-		StreamMaxAge:    cfg.NATS.StreamMaxAge,
-		StreamReplicas:  cfg.NATS.StreamReplicas,
-		PublishTimeout:  cfg.NATS.PublishTimeout,
-		SpoolPath:       filepath.Join(cfg.StateDir, "spool.db"),
-		SpoolMaxBytes:   cfg.Spool.MaxBytes,
-	}
-}
-
-func webhookConfig(cfg Config, s Secrets) webhook.Config {
-	return webhook.Config{
-		Listen:          cfg.Webhook.Listen,
-		Path:            cfg.Webhook.Path,
-		TLSCertFile:     cfg.Webhook.TLSCertFile,
-		TLSKeyFile:      cfg.Webhook.TLSKeyFile,
-		Secrets:         s.WebhookSecrets,
-		AcceptSHA1:      cfg.Webhook.AcceptSHA1,
-		MaxBodyBytes:    cfg.Webhook.MaxBodyBytes,
-		MaxConnections:  cfg.Webhook.MaxConnections,
-		MaxNotifyAge:    cfg.Webhook.MaxNotifyAge,
-		MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
-	}
-}
-
-// cronLogger adapts zap to robfig/cron's logger.
-type cronLogger struct{ l *zap.Logger }
-
-func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug(msg, zap.Any("details", kv)) }
-func (c cronLogger) Error(err error, msg string, kv ...any) {
-	c.l.Error(msg, zap.Error(err), zap.Any("details", kv))
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
-	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
@@ -194,45 +193,4 @@ func loopbackHost(host string) bool {
 func portListed(port string, ports []uint16) bool {
 	n, err := strconv.ParseUint(port, 10, 16)
 	return err == nil && slices.Contains(ports, uint16(n))
-}
-
-// embeddedConfig is the embedded nats-server's config as the daemon starts it.
-func embeddedConfig(cfg Config, s Secrets) publish.EmbeddedConfig {
-	sync, _ := publish.ParseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
-	users := make([]publish.EmbeddedUser, len(cfg.NATS.EmbeddedUsers))
-	for i, u := range cfg.NATS.EmbeddedUsers {
-		users[i] = publish.EmbeddedUser{User: u.User, NKey: u.NKey}
-		if i < len(s.EmbeddedPasswords) {
-			users[i].Password = s.EmbeddedPasswords[i]
-		}
-	}
-	return publish.EmbeddedConfig{
-		Listen:        cfg.NATS.EmbeddedListen,
-		StoreDir:      cfg.StateDir,
-		SyncInterval:  sync,
-		Users:         users,
-		TLSCertFile:   cfg.NATS.EmbeddedTLSCertFile,
-		TLSKeyFile:    cfg.NATS.EmbeddedTLSKeyFile,
-		TLSCAFile:     cfg.NATS.EmbeddedTLSCAFile,
-		Stream:        cfg.NATS.Stream,
-		SubjectPrefix: cfg.NATS.SubjectPrefix,
-	}
-}
-
-// firewallConfig is the firewall backend's config.
-func firewallConfig(cfg Config) firewall.Config {
-	return firewall.Config{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports}
-}
-
-// ncsipConfig is the Agora client's config.
-func ncsipConfig(cfg Config, s Secrets) ncsip.Config {
-	return ncsip.Config{
-		Endpoints:      cfg.NCS.Endpoints,
-		CustomerID:     s.CustomerID,
-		CustomerSecret: s.CustomerSecret,
-		Timeout:        cfg.NCS.Timeout,
-		MaxAddresses:   cfg.NCS.MaxAddresses,
-		AllowPrivate:   cfg.Firewall.AllowPrivate,
-		UserAgent:      "ncs-gateway/" + version,
-	}
 }
