@@ -79,37 +79,32 @@ func lockStateDirForDaemon(ctx context.Context, dir string, log *zap.Logger) (fu
 // ends. It is the top of those refreshes, so it logs their failures. With
 // no Agora endpoint configured there is nothing to fetch.
 func scheduleRefreshes(ctx context.Context, spec string, ref *refresh.Refresher, hup <-chan os.Signal, onHUP func(), log *zap.Logger) error {
-	if !ref.FetchEnabled() {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-hup:
-				onHUP()
-				log.Info("SIGHUP: no allowlist refresh, ncs.endpoints is empty")
+	var refreshNow func() // nil: nothing to fetch
+	if ref.FetchEnabled() {
+		refreshNow = func() {
+			if _, err := ref.Refresh(ctx, refresh.Options{}); err != nil && ctx.Err() == nil {
+				logRefreshFailure(log, err)
 			}
 		}
-	}
-	refreshNow := func() {
-		if _, err := ref.Refresh(ctx, refresh.Options{}); err != nil && ctx.Err() == nil {
-			logRefreshFailure(log, err)
+		clog := cronLogger{log.Named("cron")}
+		c := cron.New(cron.WithParser(cronParser), cron.WithChain(cron.Recover(clog), cron.SkipIfStillRunning(clog)))
+		if _, err := c.AddFunc(spec, refreshNow); err != nil {
+			return fmt.Errorf("schedule refresh: %w", err)
 		}
+		c.Start()
+		defer func() { <-c.Stop().Done() }()
+		refreshNow()
 	}
-	clog := cronLogger{log.Named("cron")}
-	c := cron.New(cron.WithParser(cronParser), cron.WithChain(cron.Recover(clog), cron.SkipIfStillRunning(clog)))
-	if _, err := c.AddFunc(spec, refreshNow); err != nil {
-		return fmt.Errorf("schedule refresh: %w", err)
-	}
-	c.Start()
-	defer func() { <-c.Stop().Done() }()
-
-	refreshNow()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
 			onHUP()
+			if refreshNow == nil {
+				log.Info("SIGHUP: no allowlist refresh, ncs.endpoints is empty")
+				continue
+			}
 			log.Info("SIGHUP: refreshing the allowlist now")
 			refreshNow()
 		}
