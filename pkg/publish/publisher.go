@@ -223,6 +223,11 @@ func (p *Publisher) Ready() bool {
 	return p.nc.IsConnected() || p.spool.writable()
 }
 
+// Conn is the publisher's NATS connection (in-process and privileged on the
+// embedded server), for components that read and write JetStream beside the
+// webhook's publishes, such as the session ledger. It stays open until Close.
+func (p *Publisher) Conn() *nats.Conn { return p.nc }
+
 // Close stops accepting messages, drains the NATS connection (bounded by
 // ctx) and closes the spool. Call it after Run has returned. Messages still
 // spooled stay on disk for the next start.
