@@ -4,40 +4,41 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 )
 
 // checkConfig is -check-config, the unit's ExecStartPre: it runs the checks
 // the daemon runs at start (the config's own rules, the secrets, each
-// package's Validate, the TLS files) and builds, without starting, the
-// components that need no network, so a config it accepts starts. Every
-// problem of the file and the secrets is reported at once; warnings are
-// printed and do not fail the check. It touches neither the kernel, the
-// network nor NATS.
-func checkConfig(cfg Config, loadErr error, path string, lookup func(string) (string, bool), stdout io.Writer) error {
-	var p problemList
+// package's Validate, the TLS files) and builds, without starting, every
+// component the daemon builds, with the daemon's own buildComponents, so a
+// config it accepts starts. Every problem of the file and the secrets is
+// reported at once; warnings are printed and do not fail the check. It
+// touches neither the kernel, the network nor NATS.
+func checkConfig(cfg config.Config, loadErr error, path string, lookup func(string) (string, bool), stdout io.Writer) error {
+	var p config.Problems
 	if loadErr != nil {
-		var ce *configError
+		var ce *config.Error
 		if !errors.As(loadErr, &ce) {
 			return loadErr // unreadable or not YAML: nothing more to check
 		}
-		p = ce.problems
+		p = ce.Problems
 	}
-	s, err := loadSecrets(cfg, lookup)
+	s, err := config.LoadSecrets(cfg, lookup)
 	if err != nil {
-		p.add("", fmt.Sprintf("load secrets: %v", err))
+		p.Add("", fmt.Sprintf("load secrets: %v", err))
 	}
-	s.check(cfg, &p)
-	checkComponents(cfg, s, &p)
-	if err := p.err(path); err != nil {
+	checkAll(cfg, s, &p)
+	if err := p.Err(path); err != nil {
 		return err
 	}
-	if _, err := newFirewall(cfg, nopLogger()); err != nil {
+	if _, err := buildComponents(cfg, s, prometheus.NewRegistry(), zap.NewNop()); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	if _, err := newFetcher(cfg, s, nopLogger()); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	for _, w := range configWarnings(cfg) {
+	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stdout, "config %s: warning: %s\n", path, w)
 	}
 	fmt.Fprintf(stdout, "config %s: ok (%s)\n", path, s)

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
-	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 )
 
 // checkBase is a config -check-config accepts: only loopback, the none
@@ -160,41 +161,25 @@ func writeCheckConfig(t *testing.T, over string) string {
 }
 
 // buildEverything builds, without starting, every component the daemon
-// would build from the config at path.
+// would build from the config at path, with the daemon's own
+// buildComponents: the embedded server's URL is not needed to check it.
 func buildEverything(t *testing.T, path string) {
 	t.Helper()
-	cfg, err := loadConfig(path, checkEnv)
+	cfg, err := config.Load(path, checkEnv)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	s, err := loadSecrets(cfg, checkEnv)
+	s, err := config.LoadSecrets(cfg, checkEnv)
 	if err != nil {
 		t.Fatalf("secrets: %v", err)
 	}
-	if _, err := webhook.NewServer(webhookConfig(cfg, s), nopPublisher{}, nil, nil); err != nil {
-		t.Errorf("webhook.NewServer: %v", err)
+	c, err := buildComponents(cfg, s, prometheus.NewRegistry(), zap.NewNop())
+	if err != nil {
+		t.Fatalf("buildComponents: %v", err)
 	}
-	if cfg.NATS.URL == "" {
-		if err := embeddedConfig(cfg, s).Validate(); err != nil {
-			t.Errorf("publish.EmbeddedConfig.Validate: %v", err)
-		}
+	if c.ref == nil || c.fw == nil || c.hook == nil {
+		t.Errorf("buildComponents: got refresher %v firewall %v webhook %v, want all built", c.ref, c.fw, c.hook)
 	}
-	pc := publisherConfig(cfg, s, nil)
-	pc.URL = "nats://127.0.0.1:4222" // stands in for the embedded server's URL
-	if err := pc.Validate(); err != nil {
-		t.Errorf("publish.Config.Validate: %v", err)
-	}
-	if _, _, err := newAllowlist(cfg, s, refresh.NewMetrics(newRegistry()), nopLogger()); err != nil {
-		t.Errorf("newAllowlist (firewall, fetcher, refresher): %v", err)
-	}
-}
-
-// nopPublisher stands in for the publisher: the webhook server is built,
-// never started, so nothing is published.
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(context.Context, webhook.Notification) (webhook.Outcome, error) {
-	return 0, nil
 }
 
 // TestCheckConfigWarnings: what weakens a trust promise but may be meant is
@@ -232,23 +217,47 @@ func TestCheckConfigWarnings(t *testing.T) {
 // printed.
 func TestEmbeddedUsersPasswordsFromFiles(t *testing.T) {
 	path := writeCheckConfig(t, `nats: {embedded_users: [{user: reader, password_file: "%PWFILE%"}, {nkey: `+testUserNKey+`}]}`)
-	cfg, err := loadConfig(path, checkEnv)
+	cfg, err := config.Load(path, checkEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := loadSecrets(cfg, checkEnv)
+	s, err := config.LoadSecrets(cfg, checkEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := embeddedConfig(cfg, s).Users
+	users := cfg.EmbeddedServer(s).Users
 	if len(users) != 2 || users[0].User != "reader" || users[0].Password != "correct horse" || users[1].NKey != testUserNKey || users[1].Password != "" {
 		t.Errorf("got users %+v, want reader with the file's password and the nkey user", users)
 	}
 	if strings.Contains(s.String(), "correct horse") {
 		t.Errorf("got %q, want no password in the secrets' summary", s)
 	}
-	_, err = loadConfig(path, env("NCS_GATEWAY_NATS_EMBEDDED_USERS", "reader"))
+	_, err = config.Load(path, env("NCS_GATEWAY_NATS_EMBEDDED_USERS", "reader"))
 	if want := "nats.embedded_users: NCS_GATEWAY_NATS_EMBEDDED_USERS is not read: a list of mappings comes from the config file only"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want a problem containing %q", err, want)
+	}
+}
+
+// TestEachRuleSpeaksOnce: a rule that cmd and a package both check reaches
+// the operator once, in cmd's words (which name the config's fix).
+func TestEachRuleSpeaksOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml, key string
+		env             func(string) (string, bool)
+	}{
+		{"nats password without a user", `nats: {url: "nats://127.0.0.1:4222", password_file: "%PWFILE%"}`, "nats.user:", checkEnv},
+		{"embedded user without password_file", `nats: {embedded_users: [{user: reader}]}`, "nats.embedded_users[0]:", checkEnv},
+		{"no Agora credentials", `ncs: {endpoints: ["http://127.0.0.1:1/v1/ncs/ip"]}`, "ncs.customer_id_file:", env("NCS_GATEWAY_WEBHOOK_SECRETS", "s")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), []string{"-config", writeCheckConfig(t, tt.yaml), "-check-config"}, &stdout, &stderr, tt.env)
+			if err == nil {
+				t.Fatalf("got ok, want a refusal naming %s", tt.key)
+			}
+			if n := strings.Count(err.Error(), tt.key); n != 1 {
+				t.Errorf("got %d problems on %s, want 1:\n%v", n, tt.key, err)
+			}
+		})
 	}
 }

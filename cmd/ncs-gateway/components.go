@@ -2,133 +2,120 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ncsmsg"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
-// The packages' configs as the daemon builds them from the operator's
-// Config and Secrets. The daemon, -check-config (checkComponents) and the
-// one-shots all build from these, so what is checked is what runs.
+// components are the daemon's parts, built from one config and not yet
+// started: nothing here has touched the kernel, the network or NATS.
+type components struct {
+	fw  firewall.Firewall
+	ref *refresh.Refresher
+	// hook publishes through notify, whose Pub is set once the publisher
+	// runs (it needs the embedded server's URL first).
+	hook   *webhook.Server
+	notify *ncsmsg.Publisher
+	// embedded is the embedded nats-server's config; nats.url empty only.
+	embedded publish.EmbeddedConfig
+	// publisher is the publisher's config; the daemon adds the embedded
+	// server once it runs.
+	publisher publish.Config
+}
+
+// buildComponents checks every rule of cfg and s at once (the secrets, each
+// package's Validate, the TLS files), then builds every component. The
+// daemon, -check-config and the tests all call it, so a config the check
+// accepts starts, and each rule speaks once: config.Problems keeps cmd's
+// message for a key a package reports again. The metrics go to reg.
+func buildComponents(cfg config.Config, s config.Secrets, reg prometheus.Registerer, log *zap.Logger) (*components, error) {
+	var p config.Problems
+	checkAll(cfg, s, &p)
+	if err := p.Err("(config and secrets)"); err != nil {
+		return nil, err
+	}
+	ref, fw, err := newAllowlist(cfg, s, refresh.NewMetrics(reg), log)
+	if err != nil {
+		return nil, err
+	}
+	wm, err := webhook.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register webhook metrics: %w", err)
+	}
+	c := &components{fw: fw, ref: ref, notify: &ncsmsg.Publisher{Prefix: cfg.NATS.SubjectPrefix}, publisher: cfg.Publisher(s, nil)}
+	if cfg.NATS.URL == "" {
+		c.embedded = cfg.EmbeddedServer(s)
+	}
+	if c.hook, err = webhook.NewServer(cfg.WebhookServer(s), c.notify, log, wm); err != nil {
+		return nil, fmt.Errorf("create webhook server: %w", err)
+	}
+	return c, nil
+}
+
+// checkAll records every problem of the secrets and of the packages'
+// configs as the daemon builds them, each package checking its own
+// (Validate), and loads the TLS files the daemon would load.
+// -check-config calls it first to report these with the file's own.
+func checkAll(cfg config.Config, s config.Secrets, p *config.Problems) {
+	s.Check(cfg, p)
+	p.AddErr(cfg.WebhookServer(s).Validate())
+	p.AddErr(cfg.Publisher(s, nil).Validate())
+	if cfg.NATS.URL == "" {
+		p.AddErr(cfg.EmbeddedServer(s).Validate())
+	}
+	p.AddErr(cfg.FirewallBackend().Validate())
+	p.AddErr(cfg.Refresher().Validate())
+	if len(cfg.NCS.Endpoints) > 0 {
+		p.AddErr(cfg.AgoraClient(s, userAgent()).Validate())
+	}
+	cfg.CheckTLSFiles(p)
+}
+
+// newAllowlist builds the refresher with its firewall backend and Agora
+// client: the allowlist part of buildComponents, all a local -refresh
+// needs (it needs no webhook secret).
+func newAllowlist(cfg config.Config, s config.Secrets, m *refresh.Metrics, log *zap.Logger) (*refresh.Refresher, firewall.Firewall, error) {
+	fw, err := newFirewall(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fetch refresh.Fetcher // nil: no endpoint, the allowlist is static_allow alone
+	if len(cfg.NCS.Endpoints) > 0 {
+		c, err := ncsip.New(cfg.AgoraClient(s, userAgent()), log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ncs client: %w", err)
+		}
+		fetch = c
+	}
+	if _, err := config.ParseStaticAllow(cfg.Firewall.StaticAllow); err != nil {
+		return nil, nil, fmt.Errorf("firewall.static_allow: %w", err)
+	}
+	rc := cfg.Refresher()
+	rc.Fetcher, rc.Firewall, rc.Store = fetch, fw, refresh.NewFileStore(cfg.StateDir)
+	rc.Metrics, rc.Log = m, log.Named("refresh")
+	ref, err := refresh.New(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ref, fw, nil
+}
 
 // newFirewall builds the firewall backend; it touches no kernel state.
-func newFirewall(cfg Config, log *zap.Logger) (firewall.Firewall, error) {
-	fw, err := firewall.New(firewallConfig(cfg), log)
+func newFirewall(cfg config.Config, log *zap.Logger) (firewall.Firewall, error) {
+	fw, err := firewall.New(cfg.FirewallBackend(), log)
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
 	}
 	return fw, nil
 }
 
-// newFetcher returns nil, nil when no endpoint is configured: the allowlist
-// is then static_allow alone.
-func newFetcher(cfg Config, s Secrets, log *zap.Logger) (refresh.Fetcher, error) {
-	if len(cfg.NCS.Endpoints) == 0 {
-		return nil, nil
-	}
-	c, err := ncsip.New(ncsipConfig(cfg, s), log)
-	if err != nil {
-		return nil, fmt.Errorf("ncs client: %w", err)
-	}
-	return c, nil
-}
-
-// publisherConfig is the publisher's config; emb is nil with an external NATS.
-func publisherConfig(cfg Config, s Secrets, emb *publish.Embedded) publish.Config {
-	return publish.Config{
-		URL:             cfg.NATS.URL,
-		Embedded:        emb,
-		CredsFile:       cfg.NATS.CredsFile,
-		User:            cfg.NATS.User,
-		Password:        s.NATSPassword,
-		NkeySeedFile:    cfg.NATS.NKeySeedFile,
-		Token:           s.NATSToken,
-		TLSCAFile:       cfg.NATS.TLSCAFile,
-		TLSCertFile:     cfg.NATS.TLSCertFile,
-		TLSKeyFile:      cfg.NATS.TLSKeyFile,
-		Stream:          cfg.NATS.Stream,
-		SubjectPrefix:   cfg.NATS.SubjectPrefix,
-		DuplicateWindow: cfg.NATS.DuplicateWindow,
-		StreamMaxAge:    cfg.NATS.StreamMaxAge,
-		StreamReplicas:  cfg.NATS.StreamReplicas,
-		PublishTimeout:  cfg.NATS.PublishTimeout,
-		SpoolPath:       filepath.Join(cfg.StateDir, "spool.db"),
-		SpoolMaxBytes:   cfg.Spool.MaxBytes,
-	}
-}
-
-// webhookConfig is the webhook server's config.
-func webhookConfig(cfg Config, s Secrets) webhook.Config {
-	return webhook.Config{
-		Listen:          cfg.Webhook.Listen,
-		Path:            cfg.Webhook.Path,
-		TLSCertFile:     cfg.Webhook.TLSCertFile,
-		TLSKeyFile:      cfg.Webhook.TLSKeyFile,
-		Secrets:         s.WebhookSecrets,
-		AcceptSHA1:      cfg.Webhook.AcceptSHA1,
-		MaxBodyBytes:    cfg.Webhook.MaxBodyBytes,
-		MaxConnections:  cfg.Webhook.MaxConnections,
-		MaxNotifyAge:    cfg.Webhook.MaxNotifyAge,
-		MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
-	}
-}
-
-// embeddedConfig is the embedded nats-server's config as the daemon starts it.
-func embeddedConfig(cfg Config, s Secrets) publish.EmbeddedConfig {
-	sync, _ := publish.ParseSyncInterval(cfg.NATS.EmbeddedSyncInterval) // validated
-	users := make([]publish.EmbeddedUser, len(cfg.NATS.EmbeddedUsers))
-	for i, u := range cfg.NATS.EmbeddedUsers {
-		users[i] = publish.EmbeddedUser{User: u.User, NKey: u.NKey}
-		if i < len(s.EmbeddedPasswords) {
-			users[i].Password = s.EmbeddedPasswords[i]
-		}
-	}
-	return publish.EmbeddedConfig{
-		Listen:        cfg.NATS.EmbeddedListen,
-		StoreDir:      cfg.StateDir,
-		SyncInterval:  sync,
-		Users:         users,
-		TLSCertFile:   cfg.NATS.EmbeddedTLSCertFile,
-		TLSKeyFile:    cfg.NATS.EmbeddedTLSKeyFile,
-		TLSCAFile:     cfg.NATS.EmbeddedTLSCAFile,
-		Stream:        cfg.NATS.Stream,
-		SubjectPrefix: cfg.NATS.SubjectPrefix,
-	}
-}
-
-// firewallConfig is the firewall backend's config.
-func firewallConfig(cfg Config) firewall.Config {
-	return firewall.Config{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports}
-}
-
-// ncsipConfig is the Agora client's config.
-func ncsipConfig(cfg Config, s Secrets) ncsip.Config {
-	return ncsip.Config{
-		Endpoints:      cfg.NCS.Endpoints,
-		CustomerID:     s.CustomerID,
-		CustomerSecret: s.CustomerSecret,
-		Timeout:        cfg.NCS.Timeout,
-		MaxAddresses:   cfg.NCS.MaxAddresses,
-		AllowPrivate:   cfg.Firewall.AllowPrivate,
-		UserAgent:      "ncs-gateway/" + version,
-	}
-}
-
-// refreshConfig is the refresher's policy from the firewall.* keys, as
-// newAllowlist builds it and checkComponents validates it. An unparsable
-// static_allow is reported by validate.
-func refreshConfig(cfg Config) refresh.Config {
-	static, _ := parseStaticAllow(cfg.Firewall.StaticAllow)
-	return refresh.Config{
-		StaticAllow: static,
-		MinIPs:      cfg.Firewall.MinIPs,
-		MaxShrink:   cfg.Firewall.MaxShrink,
-		RemoveGrace: cfg.Firewall.RemoveGrace,
-	}
-}
+// userAgent names this build to Agora's API.
+func userAgent() string { return "ncs-gateway/" + version }

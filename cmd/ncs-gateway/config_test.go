@@ -4,11 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // env returns a lookup function over a fixed environment.
@@ -27,27 +24,6 @@ func writeConfig(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func TestShippedConfigsLoad(t *testing.T) {
-	for _, path := range []string{"../../configs/quickstart.yaml", "../../configs/ncs-gateway.yaml"} {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			if _, err := loadConfig(path, env()); err != nil {
-				t.Fatalf("got %v, want no error", err)
-			}
-		})
-	}
-}
-
-func TestShippedProductionConfigIsTheDefaults(t *testing.T) {
-	cfg, err := loadConfig("../../configs/ncs-gateway.yaml", env())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := defaultConfig()
-	if !reflect.DeepEqual(cfg, want) {
-		t.Errorf("configs/ncs-gateway.yaml drifted from the defaults:\ngot  %+v\nwant %+v", cfg, want)
-	}
 }
 
 // TestInvalidConfigs pins the exact operator-facing messages of
@@ -98,89 +74,6 @@ func TestInvalidConfigs(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q; got:\n%v", w, err)
 				}
-			}
-		})
-	}
-}
-
-func TestEnvironmentOverridesFile(t *testing.T) {
-	path := writeConfig(t, "state_dir: /tmp/a\nnats: {url: nats://file:4222}\nfirewall: {ports: [1]}\n")
-	cfg, err := loadConfig(path, env(
-		"NCS_GATEWAY_NATS_URL", "nats://env:4222",
-		"NCS_GATEWAY_FIREWALL_PORTS", "8443, 9443",
-		"NCS_GATEWAY_FIREWALL_MAX_SHRINK", "0.25",
-		"NCS_GATEWAY_NATS_PUBLISH_TIMEOUT", "2s",
-		"NCS_GATEWAY_WEBHOOK_ACCEPT_SHA1", "true",
-		"NCS_GATEWAY_NCS_ENDPOINTS", "http://127.0.0.1:1/v1/ncs/ip",
-	))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.NATS.URL != "nats://env:4222" {
-		t.Errorf("nats.url: got %q, want the environment's", cfg.NATS.URL)
-	}
-	if !slices.Equal(cfg.Firewall.Ports, []uint16{8443, 9443}) {
-		t.Errorf("firewall.ports: got %v, want [8443 9443]", cfg.Firewall.Ports)
-	}
-	if cfg.Firewall.MaxShrink != 0.25 || cfg.NATS.PublishTimeout != 2*time.Second || !cfg.Webhook.AcceptSHA1 {
-		t.Errorf("got max_shrink %v publish_timeout %v accept_sha1 %v, want 0.25 2s true",
-			cfg.Firewall.MaxShrink, cfg.NATS.PublishTimeout, cfg.Webhook.AcceptSHA1)
-	}
-	if !slices.Equal(cfg.NCS.Endpoints, []string{"http://127.0.0.1:1/v1/ncs/ip"}) {
-		t.Errorf("ncs.endpoints: got %v", cfg.NCS.Endpoints)
-	}
-	if cfg.StateDir != "/tmp/a" {
-		t.Errorf("state_dir: got %q, want the file's /tmp/a", cfg.StateDir)
-	}
-}
-
-func TestEnvironmentBadValueNamesKeyAndVariable(t *testing.T) {
-	path := writeConfig(t, "state_dir: /tmp/a\n")
-	_, err := loadConfig(path, env("NCS_GATEWAY_NATS_PUBLISH_TIMEOUT", "soon"))
-	if err == nil || !strings.Contains(err.Error(), "nats.publish_timeout: from NCS_GATEWAY_NATS_PUBLISH_TIMEOUT") {
-		t.Fatalf("got %v, want a problem naming nats.publish_timeout and its variable", err)
-	}
-}
-
-func TestRelativePathsAreRelativeToTheFile(t *testing.T) {
-	path := writeConfig(t, "state_dir: state\nwebhook: {secrets_file: secrets.txt}\n")
-	cfg, err := loadConfig(path, env())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Dir(path)
-	if cfg.StateDir != filepath.Join(dir, "state") || cfg.Webhook.SecretsFile != filepath.Join(dir, "secrets.txt") {
-		t.Errorf("got state_dir %q secrets_file %q, want them under %s", cfg.StateDir, cfg.Webhook.SecretsFile, dir)
-	}
-}
-
-func TestCheckSchedule(t *testing.T) {
-	tests := []struct {
-		spec string
-		ok   bool
-	}{
-		{"@every 1h", true},
-		{"@every 24h", true},
-		{"@every 24h1s", false},
-		{"@hourly", true},
-		{"@daily", true},
-		{"0 3 * * *", true},
-		{"*/5 * * * *", true},
-		{"0 */12 * * *", true},
-		{"CRON_TZ=Europe/Berlin 0 12 * * *", false}, // 25 h across the autumn DST change
-		{"CRON_TZ=Europe/Berlin 0 */6 * * *", true},
-		{"@weekly", false},
-		{"0 3 * * 1", false},
-		{"0 0 * * 1-5", false}, // no run over the weekend
-		{"0 0 1 * *", false},
-		{"0 * 1-30 * *", false}, // nothing on the 31st
-		{"not a spec", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.spec, func(t *testing.T) {
-			err := checkSchedule(tt.spec, maxRefreshGap)
-			if (err == nil) != tt.ok {
-				t.Errorf("got %v, want ok=%v", err, tt.ok)
 			}
 		})
 	}

@@ -12,6 +12,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/control"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip/ncsiptest"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
@@ -29,7 +32,7 @@ func (fakePublisher) StreamProblems() []publish.StreamProblem { return nil }
 type controlRig struct {
 	api     *ncsiptest.Server
 	cfgPath string
-	cfg     Config
+	cfg     config.Config
 	ref     *refresh.Refresher
 }
 
@@ -43,11 +46,11 @@ ncs: {endpoints: [%q], timeout: 2s}
 firewall: {backend: none, ports: [8443], max_shrink: 0.5, remove_grace: 0s}
 `, state, filepath.Join(t.TempDir(), "control.sock"), api.Endpoint()))
 	lookup := env("NCS_GATEWAY_CUSTOMER_ID", "id", "NCS_GATEWAY_CUSTOMER_SECRET", "secret")
-	cfg, err := loadConfig(path, lookup)
+	cfg, err := config.Load(path, lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := loadSecrets(cfg, lookup)
+	s, err := config.LoadSecrets(cfg, lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,8 @@ firewall: {backend: none, ports: [8443], max_shrink: 0.5, remove_grace: 0s}
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ctl := newControlServer(ctx, cfg.Admin.ControlSocket, ref, fw.Backend(), &statusSource{cfg: cfg, ref: ref, pub: fakePublisher{}}, zap.NewNop())
+	src := &status.Source{Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports, StaticAllow: cfg.Firewall.StaticAllow, Ref: ref, Pub: fakePublisher{}}
+	ctl := control.NewServer(ctx, cfg.Admin.ControlSocket, ref, fw.Backend(), src, zap.NewNop())
 	if err := ctl.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +137,7 @@ func TestRemoveFirewallRefusedWhileTheDaemonRuns(t *testing.T) {
 // that was killed) means no daemon: -refresh runs here.
 func TestOneShotActsLocallyWithoutADaemon(t *testing.T) {
 	path := oneShotConfig(t, t.TempDir(), "198.51.100.1")
-	cfg, err := loadConfig(path, env())
+	cfg, err := config.Load(path, env())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,26 +149,6 @@ func TestOneShotActsLocallyWithoutADaemon(t *testing.T) {
 		env("NCS_GATEWAY_CUSTOMER_ID", "id", "NCS_GATEWAY_CUSTOMER_SECRET", "secret"))
 	if err != nil || strings.Contains(out.String(), "through the running daemon") || !strings.Contains(out.String(), "applied 1 entries") {
 		t.Fatalf("-refresh with a stale socket: got %v\n%s\nwant a local refresh", err, out.String())
-	}
-}
-
-func TestPeerPolicy(t *testing.T) {
-	pp := peerPolicy{uid: 999, gid: 998}
-	tests := []struct {
-		name string
-		p    peer
-		ok   bool
-	}{
-		{"root", peer{ok: true, uid: 0, gid: 0}, true},
-		{"the service user", peer{ok: true, uid: 999, gid: 5}, true},
-		{"the service group", peer{ok: true, uid: 1000, gid: 998}, true},
-		{"another user", peer{ok: true, pid: -1, uid: 1000, gid: 1000}, false},
-		{"unknown credentials", peer{}, false},
-	}
-	for _, tt := range tests {
-		if why := pp.refuse(tt.p); (why == "") != tt.ok {
-			t.Errorf("%s: got refusal %q, want allowed=%v", tt.name, why, tt.ok)
-		}
 	}
 }
 

@@ -13,9 +13,12 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/admin"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/control"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
-	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
 // shutdownGrace bounds a graceful stop: in-flight notifications finish
@@ -26,18 +29,17 @@ const shutdownGrace = 15 * time.Second
 //
 // Start order matters: the last good allowlist is in the kernel before the
 // webhook listens, and systemd hears READY only once both are true.
-func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger) error {
-	var p problemList
-	secrets.check(cfg, &p)
-	checkComponents(cfg, secrets, &p)
-	if err := p.err("(config and secrets)"); err != nil {
+func runDaemon(ctx context.Context, cfg config.Config, secrets config.Secrets, log *zap.Logger) error {
+	reg := newRegistry()
+	c, err := buildComponents(cfg, secrets, reg, log)
+	if err != nil {
 		return err
 	}
-	for _, w := range configWarnings(cfg) {
+	for _, w := range cfg.Warnings() {
 		log.Warn("config warning", zap.String("warning", w))
 	}
 	log.Info("starting ncs-gateway", zap.String("version", version),
-		zap.Any("config", cfg.effective()), zap.Stringer("secrets", secrets))
+		zap.Any("config", cfg.Effective()), zap.Stringer("secrets", secrets))
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
@@ -49,11 +51,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	}
 	defer unlock()
 
-	reg := newRegistry()
-	ref, fw, err := newAllowlist(cfg, secrets, refresh.NewMetrics(reg), log)
-	if err != nil {
-		return err
-	}
+	ref, fw, hook := c.ref, c.fw, c.hook
 	ncsCount, err := ref.ApplyPersisted(ctx)
 	if err != nil {
 		return fmt.Errorf("apply persisted allowlist: %w", err)
@@ -65,39 +63,32 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		log.Info("persisted allowlist applied", zap.Int("ncs_addresses", ncsCount), zap.String("backend", fw.Backend()))
 	}
 
-	var emb *publish.Embedded
-	natsURL := cfg.NATS.URL
-	if natsURL == "" {
-		emb, err = publish.StartEmbedded(embeddedConfig(cfg, secrets), log.Named("nats-server"))
+	pcfg := c.publisher
+	if cfg.NATS.URL == "" {
+		emb, err := publish.StartEmbedded(c.embedded, log.Named("nats-server"))
 		if err != nil {
 			return fmt.Errorf("start embedded nats: %w", err)
 		}
 		defer emb.Shutdown()
-		natsURL = emb.ClientURL()
-		log.Info("embedded nats-server started", zap.String("url", natsURL),
+		pcfg.Embedded = emb
+		log.Info("embedded nats-server started", zap.String("url", emb.ClientURL()),
 			zap.String("sync_interval", cfg.NATS.EmbeddedSyncInterval))
 	}
-	pub, err := publish.New(publisherConfig(cfg, secrets, emb), log, reg)
+	pub, err := publish.New(pcfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("start publisher: %w", err)
 	}
-
-	wm, err := webhook.NewMetrics(reg)
-	if err != nil {
-		_ = pub.Close(context.Background())
-		return fmt.Errorf("register webhook metrics: %w", err)
-	}
-	hook, err := webhook.NewServer(webhookConfig(cfg, secrets), notifier{pub: pub, prefix: cfg.NATS.SubjectPrefix}, log, wm)
-	if err != nil {
-		_ = pub.Close(context.Background())
-		return fmt.Errorf("create webhook server: %w", err)
-	}
+	c.notify.Pub = pub
 	if err := hook.Start(); err != nil {
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("start webhook server: %w", err)
 	}
-	src := &statusSource{cfg: cfg, ref: ref, pub: pub, hook: hook}
-	adm := newAdminServer(cfg.Admin.Listen, reg, src, log)
+	src := &status.Source{
+		Version: version, Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports, StaticAllow: cfg.Firewall.StaticAllow,
+		MaxNotifyAge: cfg.Webhook.MaxNotifyAge, MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
+		Ref: ref, Pub: pub, Hook: hook,
+	}
+	adm := admin.New(cfg.Admin.Listen, reg, src, log)
 	if err := adm.Start(); err != nil {
 		_ = hook.Shutdown(context.Background())
 		_ = pub.Close(context.Background())
@@ -105,7 +96,7 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 	}
 	ctlCtx, stopCtl := context.WithCancel(ctx)
 	defer stopCtl()
-	ctl := newControlServer(ctlCtx, cfg.Admin.ControlSocket, ref, fw.Backend(), src, log)
+	ctl := control.NewServer(ctlCtx, cfg.Admin.ControlSocket, ref, fw.Backend(), src, log)
 	if err := ctl.Start(); err != nil {
 		// Notifications matter more: run on. One-shots then find state_dir
 		// locked and change nothing beside this daemon.
@@ -136,7 +127,11 @@ func runDaemon(ctx context.Context, cfg Config, secrets Secrets, log *zap.Logger
 		}
 		log.Info("webhook tls certificate reloaded")
 	}
-	g.Go(func() error { return scheduleRefreshes(gctx, cfg.NCS.Schedule, ref, hup, onHUP, log) })
+	sched, err := refresh.NewScheduler(cfg.NCS.Schedule, ref, hup, onHUP, log)
+	if err != nil {
+		return err // validated: only a config that skipped Load gets here
+	}
+	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return ref.Run(gctx, cfg.Firewall.ReconcileInterval) })
 	g.Go(ctl.Serve)
 	g.Go(func() error { return watchdogLoop(gctx, log) })

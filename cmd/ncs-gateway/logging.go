@@ -7,6 +7,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 )
 
 // Log lines are buffered: one write per notification line cost about as
@@ -22,7 +24,7 @@ const (
 // newLogger builds the daemon's one logger: JSON for production (journald
 // and log shippers), console for a person at a terminal. Call Sync before
 // exit to flush it.
-func newLogger(cfg LogConfig, w io.Writer) (*zap.Logger, error) {
+func newLogger(cfg config.LogConfig, w io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
@@ -43,6 +45,3 @@ func newLogger(cfg LogConfig, w io.Writer) (*zap.Logger, error) {
 	core := zapcore.NewCore(enc, out, level)
 	return zap.New(core, zap.ErrorOutput(out)), nil
 }
-
-// nopLogger is for code paths that must not print (config checks).
-func nopLogger() *zap.Logger { return zap.NewNop() }

@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 )
 
@@ -99,14 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return errUsage
 	}
 
-	cfg, err := loadConfig(f.config, lookup)
+	cfg, err := config.Load(f.config, lookup)
 	if f.checkConfig {
 		return checkConfig(cfg, err, f.config, lookup, stdout)
 	}
 	if err != nil {
 		return err
 	}
-	secrets, err := loadSecrets(cfg, lookup)
+	secrets, err := config.LoadSecrets(cfg, lookup)
 	if err != nil {
 		return fmt.Errorf("load secrets: %w", err)
 	}

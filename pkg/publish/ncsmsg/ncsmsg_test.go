@@ -1,4 +1,4 @@
-package main
+package ncsmsg
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 // file's final newline.
 func webhookFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "webhook", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "webhook", "testdata", name))
 	if err != nil {
 		t.Fatalf("read fixture: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestNotificationMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := notificationMessage(webhook.Parse(tt.body, at), "agora.ncs")
+			m := Message(webhook.Parse(tt.body, at), "agora.ncs")
 			if m.Subject != tt.subject || m.ID != tt.id {
 				t.Errorf("got subject %q id %q, want %q %q", m.Subject, m.ID, tt.subject, tt.id)
 			}
@@ -117,7 +117,7 @@ func TestNotifierOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeMessagePublisher{outcome: tt.outcome, err: tt.err}
-			got, err := notifier{pub: f, prefix: "p.q"}.Publish(context.Background(), n)
+			got, err := Publisher{Pub: f, Prefix: "p.q"}.Publish(context.Background(), n)
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("got %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
 			}
@@ -136,14 +136,14 @@ func TestNotifierOutcomes(t *testing.T) {
 
 // BenchmarkNotificationMessage measures the mapping's cost per notification.
 func BenchmarkNotificationMessage(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("..", "..", "pkg", "webhook", "testdata", "uploaded.json"))
+	body, err := os.ReadFile(filepath.Join("..", "..", "webhook", "testdata", "uploaded.json"))
 	if err != nil {
 		b.Fatalf("read fixture: %v", err)
 	}
 	n := webhook.Parse(bytes.TrimRight(body, "\n"), time.Now())
 	b.ReportAllocs()
 	for b.Loop() {
-		if m := notificationMessage(n, "agora.ncs"); m.ID == "" {
+		if m := Message(n, "agora.ncs"); m.ID == "" {
 			b.Fatal("no id")
 		}
 	}

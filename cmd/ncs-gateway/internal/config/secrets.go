@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -38,8 +38,8 @@ type secretSource struct {
 	credential string // file name under $CREDENTIALS_DIRECTORY
 }
 
-// loadSecrets reads every secret from its sources.
-func loadSecrets(cfg Config, lookup func(string) (string, bool)) (Secrets, error) {
+// LoadSecrets reads every secret from its sources.
+func LoadSecrets(cfg Config, lookup func(string) (string, bool)) (Secrets, error) {
 	var s Secrets
 	var errs []error
 	read := func(src secretSource) string {
@@ -49,15 +49,15 @@ func loadSecrets(cfg Config, lookup func(string) (string, bool)) (Secrets, error
 		}
 		return v
 	}
-	hooks, fromEnv, err := readSecret(secretSource{envPrefix + "WEBHOOK_SECRETS", cfg.Webhook.SecretsFile, "webhook-secrets"}, lookup)
+	hooks, fromEnv, err := readSecret(secretSource{EnvPrefix + "WEBHOOK_SECRETS", cfg.Webhook.SecretsFile, "webhook-secrets"}, lookup)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	s.WebhookSecrets = splitSecrets(hooks, fromEnv)
-	s.CustomerID = strings.TrimSpace(read(secretSource{envPrefix + "CUSTOMER_ID", cfg.NCS.CustomerIDFile, "customer-id"}))
-	s.CustomerSecret = strings.TrimSpace(read(secretSource{envPrefix + "CUSTOMER_SECRET", cfg.NCS.CustomerSecretFile, "customer-secret"}))
-	s.NATSPassword = strings.TrimSpace(read(secretSource{envPrefix + "NATS_PASSWORD", cfg.NATS.PasswordFile, "nats-password"}))
-	s.NATSToken = strings.TrimSpace(read(secretSource{envPrefix + "NATS_TOKEN", cfg.NATS.TokenFile, "nats-token"}))
+	s.CustomerID = strings.TrimSpace(read(secretSource{EnvPrefix + "CUSTOMER_ID", cfg.NCS.CustomerIDFile, "customer-id"}))
+	s.CustomerSecret = strings.TrimSpace(read(secretSource{EnvPrefix + "CUSTOMER_SECRET", cfg.NCS.CustomerSecretFile, "customer-secret"}))
+	s.NATSPassword = strings.TrimSpace(read(secretSource{EnvPrefix + "NATS_PASSWORD", cfg.NATS.PasswordFile, "nats-password"}))
+	s.NATSToken = strings.TrimSpace(read(secretSource{EnvPrefix + "NATS_TOKEN", cfg.NATS.TokenFile, "nats-token"}))
 	for _, u := range cfg.NATS.EmbeddedUsers {
 		var pw string
 		if u.PasswordFile != "" {
@@ -73,21 +73,18 @@ func loadSecrets(cfg Config, lookup func(string) (string, bool)) (Secrets, error
 	return s, errors.Join(errs...)
 }
 
-// check reports the secrets that the config needs but nobody provided.
-func (s Secrets) check(cfg Config, p *problemList) {
+// Check reports the secrets that the config needs but nobody provided.
+func (s Secrets) Check(cfg Config, p *Problems) {
 	if len(s.WebhookSecrets) == 0 {
-		p.add("webhook.secrets_file", "no webhook secret: set webhook.secrets_file (one per line), "+envPrefix+"WEBHOOK_SECRETS=\"s1,s2\", or the systemd credential webhook-secrets")
+		p.Add("webhook.secrets_file", "no webhook secret: set webhook.secrets_file (one per line), "+EnvPrefix+"WEBHOOK_SECRETS=\"s1,s2\", or the systemd credential webhook-secrets")
 	}
-	s.checkAgora(cfg, p)
-	if cfg.NATS.PasswordFile != "" && cfg.NATS.User == "" {
-		p.add("nats.user", "nats.password_file is set but nats.user is empty")
-	}
+	s.CheckAgora(cfg, p)
 }
 
-// checkAgora reports missing Agora REST credentials: all a -refresh needs.
-func (s Secrets) checkAgora(cfg Config, p *problemList) {
+// CheckAgora reports missing Agora REST credentials: all a -refresh needs.
+func (s Secrets) CheckAgora(cfg Config, p *Problems) {
 	if len(cfg.NCS.Endpoints) > 0 && (s.CustomerID == "" || s.CustomerSecret == "") {
-		p.add("ncs.customer_id_file", "no Agora REST credentials: set "+envPrefix+"CUSTOMER_ID and "+envPrefix+"CUSTOMER_SECRET, ncs.customer_id_file and ncs.customer_secret_file, or the systemd credentials customer-id and customer-secret (or set ncs.endpoints: [] to manage no allowlist)")
+		p.Add("ncs.customer_id_file", "no Agora REST credentials: set "+EnvPrefix+"CUSTOMER_ID and "+EnvPrefix+"CUSTOMER_SECRET, ncs.customer_id_file and ncs.customer_secret_file, or the systemd credentials customer-id and customer-secret (or set ncs.endpoints: [] to manage no allowlist)")
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"bytes"
@@ -13,17 +13,17 @@ func TestStatusClockSkew(t *testing.T) {
 	sec := func(d time.Duration) *float64 { s := d.Seconds(); return &s }
 	for _, c := range []struct {
 		name string
-		ws   webhookStatus
+		ws   Webhook
 		want string
 	}{
-		{"none seen", webhookStatus{MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "no signed notification with notifyMs seen yet"},
-		{"in sync", webhookStatus{ClockSkewSeconds: sec(80 * time.Millisecond), MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "= 80ms at"},
-		{"host behind", webhookStatus{ClockSkewSeconds: sec(-time.Hour), MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "WRONG CLOCK: notifications this far ahead are refused as future"},
-		{"host ahead", webhookStatus{ClockSkewSeconds: sec(2 * time.Hour), MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "refused as stale"},
+		{"none seen", Webhook{MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "no signed notification with notifyMs seen yet"},
+		{"in sync", Webhook{ClockSkewSeconds: sec(80 * time.Millisecond), MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "= 80ms at"},
+		{"host behind", Webhook{ClockSkewSeconds: sec(-time.Hour), MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "WRONG CLOCK: notifications this far ahead are refused as future"},
+		{"host ahead", Webhook{ClockSkewSeconds: sec(2 * time.Hour), MaxNotifyAge: "30m0s", MaxNotifyFuture: "5m0s"}, "refused as stale"},
 	} {
 		var b bytes.Buffer
 		c.ws.SkewSeenAt = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-		c.ws.print(&b)
+		c.ws.Print(&b)
 		if !strings.Contains(b.String(), c.want) {
 			t.Errorf("%s: got %q, want it to contain %q", c.name, b.String(), c.want)
 		}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 // decodeStrict decodes YAML into cfg, recording every key the Config does not
 // know (with its dotted path and line) and every value of the wrong type.
-func decodeStrict(raw []byte, cfg *Config, problems *problemList) error {
+func decodeStrict(raw []byte, cfg *Config, problems *Problems) error {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&doc); err != nil {
@@ -38,7 +38,7 @@ func decodeStrict(raw []byte, cfg *Config, problems *problemList) error {
 			return fmt.Errorf("parse config: %w", err)
 		}
 		for _, msg := range te.Errors {
-			problems.add("", msg)
+			problems.Add("", msg)
 		}
 	}
 	return nil
@@ -46,7 +46,7 @@ func decodeStrict(raw []byte, cfg *Config, problems *problemList) error {
 
 // findUnknownKeys walks a mapping node alongside the struct type it decodes
 // into and records every key the struct has no field for.
-func findUnknownKeys(n *yaml.Node, t reflect.Type, path string, problems *problemList) {
+func findUnknownKeys(n *yaml.Node, t reflect.Type, path string, problems *Problems) {
 	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
 		return
 	}
@@ -62,7 +62,7 @@ func findUnknownKeys(n *yaml.Node, t reflect.Type, path string, problems *proble
 		keyPath := joinKey(path, key.Value)
 		ft, ok := fields[key.Value]
 		if !ok {
-			problems.add(keyPath, fmt.Sprintf("unknown key (line %d)", key.Line))
+			problems.Add(keyPath, fmt.Sprintf("unknown key (line %d)", key.Line))
 			continue
 		}
 		if val.Kind == yaml.SequenceNode && ft.Kind() == reflect.Slice {
@@ -79,7 +79,7 @@ func findUnknownKeys(n *yaml.Node, t reflect.Type, path string, problems *proble
 // NCS_GATEWAY_<SECTION>_<KEY>, for example NCS_GATEWAY_NATS_URL or
 // NCS_GATEWAY_FIREWALL_PORTS="8443,9443". Lists are comma-separated; lists
 // of mappings (nats.embedded_users) come from the file only.
-func applyEnv(v reflect.Value, prefix, path string, lookup func(string) (string, bool), problems *problemList) {
+func applyEnv(v reflect.Value, prefix, path string, lookup func(string) (string, bool), problems *Problems) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -96,7 +96,7 @@ func applyEnv(v reflect.Value, prefix, path string, lookup func(string) (string,
 		}
 		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
 			if _, ok := lookup(env); ok {
-				problems.add(key, fmt.Sprintf("%s is not read: a list of mappings comes from the config file only", env))
+				problems.Add(key, fmt.Sprintf("%s is not read: a list of mappings comes from the config file only", env))
 			}
 			continue
 		}
@@ -105,7 +105,7 @@ func applyEnv(v reflect.Value, prefix, path string, lookup func(string) (string,
 			continue
 		}
 		if err := setFromString(fv, s); err != nil {
-			problems.add(key, fmt.Sprintf("from %s: %v", env, err))
+			problems.Add(key, fmt.Sprintf("from %s: %v", env, err))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package ncsmsg
 
 import (
 	"bytes"
@@ -26,14 +26,14 @@ import (
 // BenchmarkGatewayPublish is one notification through the daemon's whole
 // hot path as the load suite's external setup drives it: the webhook
 // handler (verify, parse, freshness, metrics, the info log line as JSON to
-// nowhere), the notifier and the real Publisher, publishing with ack over
+// nowhere), the Publisher mapping and the real publish.Publisher, publishing with ack over
 // TCP to a nats-server in this process (file store, nats-server's default
 // sync). 32 requests run at once, as in the suite's c=32 cells; each has a
 // distinct noticeId and its own signature, as Agora sends them. The figure
 // includes nats-server's share of the work and the signing; hold it against
 // itself before and after a change, with -cpuprofile for where it goes.
 //
-//	go test ./cmd/ncs-gateway -run '^$' -bench BenchmarkGatewayPublish -benchtime 3s
+//	go test ./pkg/publish/ncsmsg -run '^$' -bench BenchmarkGatewayPublish -benchtime 3s
 func BenchmarkGatewayPublish(b *testing.B) {
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
@@ -66,7 +66,7 @@ func BenchmarkGatewayPublish(b *testing.B) {
 	s, err := webhook.NewServer(webhook.Config{
 		Listen: "127.0.0.1:0", Path: "/agora/ncs", Secrets: []string{"bench"},
 		MaxNotifyAge: 100 * 365 * 24 * time.Hour, // the fixture is from 2021
-	}, notifier{pub: pub, prefix: publish.DefaultSubjectPrefix}, log, nil)
+	}, Publisher{Pub: pub, Prefix: publish.DefaultSubjectPrefix}, log, nil)
 	if err != nil {
 		b.Fatalf("new server: %v", err)
 	}

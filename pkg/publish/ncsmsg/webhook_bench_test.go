@@ -1,4 +1,4 @@
-package main
+package ncsmsg
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // BenchmarkWebhookToMessage is one notification through the daemon's whole
 // in-process path short of NATS: the webhook handler (verify, parse,
 // freshness, answer, metrics, the info log line as JSON to nowhere) and the
-// notifier's mapping to a publish.Message. It is the figure to hold against
+// Publisher's mapping to a publish.Message. It is the figure to hold against
 // pkg/webhook's BenchmarkHandler from before the seam, which built the
 // message inside the handler.
 func BenchmarkWebhookToMessage(b *testing.B) {
@@ -53,7 +53,7 @@ func BenchmarkWebhookToMessage(b *testing.B) {
 	s, err := webhook.NewServer(webhook.Config{
 		Listen: "127.0.0.1:0", Path: "/agora/ncs", Secrets: []string{"bench"},
 		MaxNotifyAge: 100 * 365 * 24 * time.Hour, // the fixture is from 2021
-	}, notifier{pub: noopMessagePublisher{}, prefix: "agora.ncs"}, log, nil)
+	}, Publisher{Pub: noopMessagePublisher{}, Prefix: "agora.ncs"}, log, nil)
 	if err != nil {
 		b.Fatalf("new server: %v", err)
 	}

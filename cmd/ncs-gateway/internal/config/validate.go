@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"cmp"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
+	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
@@ -28,57 +29,61 @@ const (
 // validate records every problem that the config alone shows, without the
 // secrets: cmd's own keys (state_dir, log, admin, schedule, the
 // refresher's firewall.* keys) and the rules that span packages. The
-// packages' own rules run in checkComponents, once the secrets are read.
-func (c *Config) validate(p *problemList) {
+// packages' own rules run when the daemon's components are built, once the
+// secrets are read.
+func (c *Config) validate(p *Problems) {
 	if c.StateDir == "" {
-		p.add("state_dir", "must be set: everything durable (spool, allowlist, JetStream store) lives there")
+		p.Add("state_dir", "must be set: everything durable (spool, allowlist, JetStream store) lives there")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		p.add("log.level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.Log.Level))
+		p.Add("log.level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "json", "console":
 	default:
-		p.add("log.format", fmt.Sprintf("%q is not one of json, console", c.Log.Format))
+		p.Add("log.format", fmt.Sprintf("%q is not one of json, console", c.Log.Format))
 	}
 	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		p.add("admin.listen", fmt.Sprintf("%q is not host:port (%v)", c.Admin.Listen, err))
+		p.Add("admin.listen", fmt.Sprintf("%q is not host:port (%v)", c.Admin.Listen, err))
 	}
 	if c.NATS.URL == "" {
 		if _, err := publish.ParseSyncInterval(c.NATS.EmbeddedSyncInterval); err != nil {
-			p.add("nats.embedded_sync_interval", fmt.Sprintf("%q is neither \"always\" nor a positive duration like 2m", c.NATS.EmbeddedSyncInterval))
+			p.Add("nats.embedded_sync_interval", fmt.Sprintf("%q is neither \"always\" nor a positive duration like 2m", c.NATS.EmbeddedSyncInterval))
 		}
+	}
+	if c.NATS.PasswordFile != "" && c.NATS.User == "" {
+		p.Add("nats.user", "nats.password_file is set but nats.user is empty")
 	}
 	for i, u := range c.NATS.EmbeddedUsers {
 		key := fmt.Sprintf("nats.embedded_users[%d]", i)
 		if u.User != "" && u.PasswordFile == "" {
-			p.add(key, fmt.Sprintf("user %q needs password_file: a password is never written in the config", u.User))
+			p.Add(key, fmt.Sprintf("user %q needs password_file: a password is never written in the config", u.User))
 		}
 		if u.User == "" && u.PasswordFile != "" {
-			p.add(key, "password_file is set but user is empty")
+			p.Add(key, "password_file is set but user is empty")
 		}
 	}
 	if len(c.NCS.Endpoints) > 0 {
-		if err := checkSchedule(c.NCS.Schedule, maxRefreshGap); err != nil {
-			p.add("ncs.schedule", err.Error())
+		if err := refresh.CheckSchedule(c.NCS.Schedule); err != nil {
+			p.Add("ncs.schedule", err.Error())
 		}
 	}
 
 	// The refresher's keys: parsed here, judged by the refresher's Validate
 	// (with the packages' rules, in checkComponents).
-	if _, err := parseStaticAllow(c.Firewall.StaticAllow); err != nil {
-		p.add("firewall.static_allow", err.Error())
+	if _, err := ParseStaticAllow(c.Firewall.StaticAllow); err != nil {
+		p.Add("firewall.static_allow", err.Error())
 	}
 	if c.Firewall.ReconcileInterval < time.Second || c.Firewall.ReconcileInterval > maxReconcileInterval {
-		p.add("firewall.reconcile_interval", fmt.Sprintf("%s is outside 1s..10m: it is the backstop that puts the allowlist back after an external change", c.Firewall.ReconcileInterval))
+		p.Add("firewall.reconcile_interval", fmt.Sprintf("%s is outside 1s..10m: it is the backstop that puts the allowlist back after an external change", c.Firewall.ReconcileInterval))
 	}
 
 	// Rules that span packages.
 	if c.Firewall.Backend != firewall.BackendNone {
 		if host, port, err := net.SplitHostPort(c.Webhook.Listen); err == nil && !loopbackHost(host) && !portListed(port, c.Firewall.Ports) {
-			p.add("webhook.listen", fmt.Sprintf("%q: port %s is not in firewall.ports %v, so the allowlist does not protect it: "+
+			p.Add("webhook.listen", fmt.Sprintf("%q: port %s is not in firewall.ports %v, so the allowlist does not protect it: "+
 				"add the port to firewall.ports, listen on 127.0.0.1 behind a local TLS proxy, or set firewall.backend: none",
 				c.Webhook.Listen, port, c.Firewall.Ports))
 		}
@@ -87,64 +92,53 @@ func (c *Config) validate(p *problemList) {
 	age := cmp.Or(c.Webhook.MaxNotifyAge, webhook.DefaultMaxNotifyAge)
 	future := cmp.Or(c.Webhook.MaxNotifyFuture, webhook.DefaultMaxNotifyFuture)
 	if window := cmp.Or(c.NATS.DuplicateWindow, publish.DefaultDuplicateWindow); age+future >= window {
-		p.add("webhook.max_notify_age", fmt.Sprintf("%s plus webhook.max_notify_future %s must stay below nats.duplicate_window %s, so that every replay accepted is caught as a duplicate",
+		p.Add("webhook.max_notify_age", fmt.Sprintf("%s plus webhook.max_notify_future %s must stay below nats.duplicate_window %s, so that every replay accepted is caught as a duplicate",
 			age, future, window))
 	}
 }
 
-// checkComponents records every problem of the packages' configs as the
-// daemon would build them, each package checking its own (Validate), and
-// loads the TLS files the daemon would load. The daemon and -check-config
-// both call it, so a config the check accepts starts.
-func checkComponents(cfg Config, s Secrets, p *problemList) {
-	p.addErr(webhookConfig(cfg, s).Validate())
-	p.addErr(publisherConfig(cfg, s, nil).Validate())
-	if cfg.NATS.URL == "" {
-		p.addErr(embeddedConfig(cfg, s).Validate())
-	}
-	p.addErr(firewallConfig(cfg).Validate())
-	p.addErr(refreshConfig(cfg).Validate())
-	if len(cfg.NCS.Endpoints) > 0 {
-		p.addErr(ncsipConfig(cfg, s).Validate())
-	}
-	checkKeyPair(p, "webhook.tls_cert_file", cfg.Webhook.TLSCertFile, cfg.Webhook.TLSKeyFile)
-	checkKeyPair(p, "nats.tls_cert_file", cfg.NATS.TLSCertFile, cfg.NATS.TLSKeyFile)
-	checkCA(p, "nats.tls_ca_file", cfg.NATS.TLSCAFile)
-	if cfg.NATS.URL == "" {
-		checkKeyPair(p, "nats.embedded_tls_cert_file", cfg.NATS.EmbeddedTLSCertFile, cfg.NATS.EmbeddedTLSKeyFile)
-		checkCA(p, "nats.embedded_tls_ca_file", cfg.NATS.EmbeddedTLSCAFile)
+// CheckTLSFiles loads the certificates, keys and CA bundles the daemon
+// would load, so a missing or mismatched file fails the check, not the
+// start.
+func (c Config) CheckTLSFiles(p *Problems) {
+	checkKeyPair(p, "webhook.tls_cert_file", c.Webhook.TLSCertFile, c.Webhook.TLSKeyFile)
+	checkKeyPair(p, "nats.tls_cert_file", c.NATS.TLSCertFile, c.NATS.TLSKeyFile)
+	checkCA(p, "nats.tls_ca_file", c.NATS.TLSCAFile)
+	if c.NATS.URL == "" {
+		checkKeyPair(p, "nats.embedded_tls_cert_file", c.NATS.EmbeddedTLSCertFile, c.NATS.EmbeddedTLSKeyFile)
+		checkCA(p, "nats.embedded_tls_ca_file", c.NATS.EmbeddedTLSCAFile)
 	}
 }
 
 // checkKeyPair loads a certificate and its key when both are set (the
 // packages report a lone one).
-func checkKeyPair(p *problemList, key, cert, keyFile string) {
+func checkKeyPair(p *Problems, key, cert, keyFile string) {
 	if cert == "" || keyFile == "" {
 		return
 	}
 	if _, err := tls.LoadX509KeyPair(cert, keyFile); err != nil {
-		p.add(key, fmt.Sprintf("load the certificate and key: %v", err))
+		p.Add(key, fmt.Sprintf("load the certificate and key: %v", err))
 	}
 }
 
 // checkCA reads a PEM bundle of CA certificates.
-func checkCA(p *problemList, key, file string) {
+func checkCA(p *Problems, key, file string) {
 	if file == "" {
 		return
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		p.add(key, err.Error())
+		p.Add(key, err.Error())
 		return
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(b) {
-		p.add(key, fmt.Sprintf("%s holds no PEM certificate", file))
+		p.Add(key, fmt.Sprintf("%s holds no PEM certificate", file))
 	}
 }
 
-// configWarnings lists what is allowed but weakens a trust promise. The
-// daemon logs them at start and -check-config prints them.
-func configWarnings(cfg Config) []string {
+// Warnings lists what is allowed but weakens a trust promise. The daemon
+// logs them at start and -check-config prints them.
+func (cfg Config) Warnings() []string {
 	var out []string
 	if host, _, err := net.SplitHostPort(cfg.Admin.Listen); err == nil && !loopbackHost(host) {
 		out = append(out, fmt.Sprintf("admin.listen: %q is reachable from other hosts and /status is unauthenticated (it shows the allowlist, the spool and NATS): bind it to 127.0.0.1 or filter the port", cfg.Admin.Listen))

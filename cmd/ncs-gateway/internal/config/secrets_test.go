@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -42,11 +42,11 @@ func TestLoadSecretsSources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := defaultConfig()
+			cfg := Default()
 			if tt.mutate != nil {
 				tt.mutate(&cfg)
 			}
-			s, err := loadSecrets(cfg, env(tt.env...))
+			s, err := LoadSecrets(cfg, env(tt.env...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,10 +65,10 @@ func TestSecretsNeverPrinted(t *testing.T) {
 }
 
 func TestMissingSecretsAreProblems(t *testing.T) {
-	cfg := defaultConfig()
-	var p problemList
-	Secrets{}.check(cfg, &p)
-	err := p.err("x.yaml")
+	cfg := Default()
+	var p Problems
+	Secrets{}.Check(cfg, &p)
+	err := p.Err("x.yaml")
 	if err == nil {
 		t.Fatal("got no problem, want missing webhook secret and Agora credentials")
 	}
@@ -80,9 +80,9 @@ func TestMissingSecretsAreProblems(t *testing.T) {
 }
 
 func TestMissingSecretFileIsAnError(t *testing.T) {
-	cfg := defaultConfig()
+	cfg := Default()
 	cfg.Webhook.SecretsFile = filepath.Join(t.TempDir(), "absent")
-	if _, err := loadSecrets(cfg, env()); err == nil || !strings.Contains(err.Error(), "read secret file") {
+	if _, err := LoadSecrets(cfg, env()); err == nil || !strings.Contains(err.Error(), "read secret file") {
 		t.Errorf("got %v, want a read error naming the secret file", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"context"
@@ -13,12 +13,12 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
-// printStatus is `-status`: it asks the running daemon's admin endpoint and
-// prints what an operator at the terminal wants to know first.
-func printStatus(ctx context.Context, cfg Config, w io.Writer) error {
-	host, port, err := net.SplitHostPort(cfg.Admin.Listen)
+// Fetch asks the running daemon's admin endpoint (admin.listen) for its
+// status: -status's way in when the control socket is not there.
+func Fetch(ctx context.Context, adminListen string) (Daemon, error) {
+	host, port, err := net.SplitHostPort(adminListen)
 	if err != nil {
-		return fmt.Errorf("admin.listen: %w", err)
+		return Daemon{}, fmt.Errorf("admin.listen: %w", err)
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
@@ -28,25 +28,25 @@ func printStatus(ctx context.Context, cfg Config, w io.Writer) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
+		return Daemon{}, fmt.Errorf("status: %w", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("status: is the daemon running? %w", err)
+		return Daemon{}, fmt.Errorf("status: is the daemon running? %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status: %s answered %s", url, resp.Status)
+		return Daemon{}, fmt.Errorf("status: %s answered %s", url, resp.Status)
 	}
-	var st daemonStatus
+	var st Daemon
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&st); err != nil {
-		return fmt.Errorf("status: decode %s: %w", url, err)
+		return Daemon{}, fmt.Errorf("status: decode %s: %w", url, err)
 	}
-	st.print(w)
-	return nil
+	return st, nil
 }
 
-func (st daemonStatus) print(w io.Writer) {
+// Print writes what an operator at the terminal wants to know first.
+func (st Daemon) Print(w io.Writer) {
 	ready := "yes"
 	if !st.Ready {
 		ready = "NO: " + strings.Join(st.NotReady, "; ")
@@ -74,7 +74,7 @@ func (st daemonStatus) print(w io.Writer) {
 		fmt.Fprintf(w, "  NOT SAVED to state_dir (retried at every reconcile): %s\n", al.PersistError)
 	}
 	fmt.Fprintln(w)
-	st.Webhook.print(w)
+	st.Webhook.Print(w)
 	n := st.NATS
 	conn := "connected"
 	if !n.Connected {
@@ -101,9 +101,9 @@ func (st daemonStatus) print(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
-// print says how far the host's clock is from Agora's notifyMs, and whether
+// Print says how far the host's clock is from Agora's notifyMs, and whether
 // that is enough for the webhook to refuse notifications as stale or future.
-func (ws webhookStatus) print(w io.Writer) {
+func (ws Webhook) Print(w io.Writer) {
 	if ws.ClockSkewSeconds == nil {
 		fmt.Fprintf(w, "webhook clock: no signed notification with notifyMs seen yet (refuses notifyMs older than %s or more than %s ahead)\n\n", ws.MaxNotifyAge, ws.MaxNotifyFuture)
 		return

@@ -1,4 +1,8 @@
-package main
+// Package config is ncs-gateway's operator contract: the YAML file and
+// environment decoded strictly over the defaults, the secrets, every rule of
+// cmd's own keys and those that span packages, and each package's config as
+// the daemon builds it. It does no I/O beyond reading the files it names.
+package config
 
 import (
 	"fmt"
@@ -129,14 +133,14 @@ type FirewallConfig struct {
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 }
 
-// envPrefix starts every environment variable the daemon reads.
-const envPrefix = "NCS_GATEWAY_"
+// EnvPrefix starts every environment variable the daemon reads.
+const EnvPrefix = "NCS_GATEWAY_"
 
-// defaultConfig is what the daemon runs with before the file and the
+// Default is what the daemon runs with before the file and the
 // environment are applied: the production values of the operator contract.
 // Each default is the package's own constant; the refresher's keys
 // (remove_grace ... reconcile_interval) and schedule are cmd's.
-func defaultConfig() Config {
+func Default() Config {
 	return Config{
 		StateDir: "/var/lib/ncs-gateway",
 		Log:      LogConfig{Level: "info", Format: "json"},
@@ -179,30 +183,30 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig reads the file at path over the defaults, then applies the
+// Load reads the file at path over the defaults, then applies the
 // environment (lookup), and validates the result. Every problem is reported
 // at once, each naming its key.
-func loadConfig(path string, lookup func(string) (string, bool)) (Config, error) {
-	cfg := defaultConfig()
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
-	var problems problemList
+	var problems Problems
 	if err := decodeStrict(raw, &cfg, &problems); err != nil {
 		return cfg, err
 	}
-	applyEnv(reflect.ValueOf(&cfg).Elem(), envPrefix, "", lookup, &problems)
+	applyEnv(reflect.ValueOf(&cfg).Elem(), EnvPrefix, "", lookup, &problems)
 	// Relative paths in the file are relative to the file, so a config can
 	// point at its neighbours whatever the working directory.
 	cfg.resolvePaths(filepath.Dir(path))
 	cfg.validate(&problems)
-	return cfg, problems.err(path)
+	return cfg, problems.Err(path)
 }
 
-// effective returns the config keyed by its YAML names, for the start-up log
+// Effective returns the config keyed by its YAML names, for the start-up log
 // line (the config holds no secret: those live in Secrets).
-func (c Config) effective() map[string]any {
+func (c Config) Effective() map[string]any {
 	out := map[string]any{}
 	b, err := yaml.Marshal(c)
 	if err == nil {
@@ -236,9 +240,9 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
-// parseStaticAllow turns firewall.static_allow entries (addresses or CIDRs)
+// ParseStaticAllow turns firewall.static_allow entries (addresses or CIDRs)
 // into prefixes.
-func parseStaticAllow(entries []string) ([]netip.Prefix, error) {
+func ParseStaticAllow(entries []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(entries))
 	var bad []string
 	for _, e := range entries {
@@ -259,53 +263,75 @@ func parseStaticAllow(entries []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// problem is one thing wrong with the config.
-type problem struct{ key, msg string }
-
-// problemList collects config problems so they are all reported at once.
-type problemList []problem
-
-// add records a problem once: the packages' rules and cmd's may meet on the
-// same key (a stream name checked for the publisher and the embedded server).
-func (p *problemList) add(key, msg string) {
-	if !slices.Contains(*p, problem{key, msg}) {
-		*p = append(*p, problem{key, msg})
-	}
+// problem is one thing wrong with the config. own marks cmd's own rules,
+// which name the config key's fix.
+type problem struct {
+	key, msg string
+	own      bool
 }
 
-// addErr records each error joined in err (errors.Join), whose text starts
-// with its key already.
-func (p *problemList) addErr(err error) {
+// Problems collects config problems so they are all reported at once, each
+// under its key.
+type Problems []problem
+
+// Add records a problem of cmd's own rules, once: the same rule may meet
+// the same key twice (a stream name checked for the publisher and the
+// embedded server).
+func (p *Problems) Add(key, msg string) {
+	for _, pr := range *p {
+		if pr.key == key && pr.msg == msg {
+			return
+		}
+	}
+	*p = append(*p, problem{key: key, msg: msg, own: true})
+}
+
+// AddErr records each error joined in err (errors.Join), a package's
+// Validate whose text starts with its key. A key one of cmd's own rules
+// already reported keeps that one message: a rule checked in two places
+// reaches the operator once, in the words that name the config's fix.
+func (p *Problems) AddErr(err error) {
 	if err == nil {
 		return
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
-			p.addErr(e)
+			p.AddErr(e)
 		}
 		return
 	}
-	p.add("", err.Error())
+	key, msg, ok := strings.Cut(err.Error(), ": ")
+	if !ok || strings.ContainsAny(key, " \t") {
+		key, msg = "", err.Error()
+	}
+	for _, pr := range *p {
+		if pr.key == key && (pr.msg == msg || pr.own && key != "") {
+			return
+		}
+	}
+	*p = append(*p, problem{key: key, msg: msg})
 }
 
-func (p problemList) err(path string) error {
+// Err is nil without problems, else an *Error naming the file at path.
+func (p Problems) Err(path string) error {
 	if len(p) == 0 {
 		return nil
 	}
-	return &configError{path: path, problems: p}
+	return &Error{path: path, Problems: p}
 }
 
-// configError is a config with problems; -check-config adds the secrets'
+// Error is a config with problems; -check-config adds the secrets'
 // problems to it so an operator sees everything at once.
-type configError struct {
-	path     string
-	problems problemList
+type Error struct {
+	path string
+	// Problems are every problem found, in the order found.
+	Problems Problems
 }
 
-func (e *configError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "config %s: %d problem(s):", e.path, len(e.problems))
-	for _, pr := range e.problems {
+	fmt.Fprintf(&b, "config %s: %d problem(s):", e.path, len(e.Problems))
+	for _, pr := range e.Problems {
 		if pr.key == "" {
 			fmt.Fprintf(&b, "\n  %s", pr.msg)
 		} else {

@@ -1,4 +1,10 @@
-package main
+// Package control is the daemon's control socket: while a daemon runs it
+// is the only owner of the kernel rules and of state_dir, and the one-shot
+// commands (-refresh, -status, -remove-firewall) ask it over this unix
+// socket instead of writing beside it. Any local user may connect (the
+// socket is 0666, as tailscale's LocalAPI); the daemon decides from the
+// peer's kernel-checked credentials and answers others 403 with the reason.
+package control
 
 import (
 	"context"
@@ -16,18 +22,12 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 )
 
-// The control socket: while a daemon runs it is the only owner of the
-// kernel rules and of state_dir, and the one-shot commands (-refresh,
-// -status, -remove-firewall) ask it over this unix socket instead of
-// writing beside it. Any local user may connect (the socket is 0666, as
-// tailscale's LocalAPI); the daemon decides from the peer's kernel-checked
-// credentials (SO_PEERCRED) and answers others 403 with the reason.
-
-// refreshReply is the daemon's answer to POST /v1/refresh.
-type refreshReply struct {
+// RefreshReply is the daemon's answer to POST /v1/refresh.
+type RefreshReply struct {
 	PID     int           `json:"pid"`
 	Backend string        `json:"backend"`
 	Plan    *refresh.Plan `json:"plan,omitempty"`
@@ -35,16 +35,21 @@ type refreshReply struct {
 	Reason  string        `json:"reason,omitempty"`
 }
 
-// err is the refresh's error as the daemon reported it.
-func (r refreshReply) err() error {
+// Err is the refresh's error as the daemon reported it.
+func (r RefreshReply) Err() error {
 	if r.Error == "" {
 		return nil
 	}
 	return &refresh.Error{Reason: r.Reason, Err: errors.New(r.Error)}
 }
 
-// controlServer serves the control socket.
-type controlServer struct {
+// Refresher is what the control socket runs of the daemon's refresher.
+type Refresher interface {
+	Refresh(ctx context.Context, opts refresh.Options) (*refresh.Plan, error)
+}
+
+// Server serves the control socket.
+type Server struct {
 	path   string
 	srv    *http.Server
 	ln     net.Listener
@@ -52,11 +57,12 @@ type controlServer struct {
 	log    *zap.Logger
 }
 
-// newControlServer builds the control API over the daemon's components.
-// ctx bounds the refreshes it runs (the daemon's lifetime, not the
-// request's: an operator's Ctrl-C must not cut an apply in half).
-func newControlServer(ctx context.Context, path string, ref *refresh.Refresher, backend string, src *statusSource, log *zap.Logger) *controlServer {
-	c := &controlServer{path: path, policy: peerPolicy{uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}, log: log.Named("control")}
+// NewServer builds the control API over the daemon's components at path
+// (admin.control_socket). ctx bounds the refreshes it runs (the daemon's
+// lifetime, not the request's: an operator's Ctrl-C must not cut an apply
+// in half).
+func NewServer(ctx context.Context, path string, ref Refresher, backend string, src *status.Source, log *zap.Logger) *Server {
+	c := &Server{path: path, policy: peerPolicy{uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}, log: log.Named("control")}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/refresh", func(w http.ResponseWriter, r *http.Request) {
 		var opts refresh.Options
@@ -67,17 +73,17 @@ func newControlServer(ctx context.Context, path string, ref *refresh.Refresher, 
 		c.log.Info("refresh requested over the control socket", zap.Bool("dry_run", opts.DryRun), zap.Bool("force", opts.Force),
 			zap.Uint32("peer_uid", peerFrom(r.Context()).uid))
 		plan, err := ref.Refresh(ctx, opts)
-		reply := refreshReply{PID: os.Getpid(), Backend: backend, Plan: plan}
+		reply := RefreshReply{PID: os.Getpid(), Backend: backend, Plan: plan}
 		if err != nil {
 			reply.Error, reply.Reason = err.Error(), refresh.Reason(err)
 			if !opts.DryRun {
-				logRefreshFailure(c.log, err)
+				refresh.LogFailure(c.log, err)
 			}
 		}
 		writeJSON(w, http.StatusOK, reply)
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, src.status(r.Context()))
+		writeJSON(w, http.StatusOK, src.Status(r.Context()))
 	})
 	mux.HandleFunc("POST /v1/remove-firewall", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, fmt.Sprintf("the daemon (pid %d) is running and enforces the allowlist: it would put the rules back at its next reconcile. Stop it first (systemctl stop ncs-gateway), then run -remove-firewall", os.Getpid()), http.StatusConflict)
@@ -92,7 +98,7 @@ func newControlServer(ctx context.Context, path string, ref *refresh.Refresher, 
 }
 
 // authorize lets root, the daemon's own user and members of its group in.
-func (c *controlServer) authorize(next http.Handler) http.Handler {
+func (c *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := peerFrom(r.Context())
 		if why := c.policy.refuse(p); why != "" {
@@ -107,7 +113,7 @@ func (c *controlServer) authorize(next http.Handler) http.Handler {
 // Start binds the socket. A socket file already there is removed if no
 // one answers on it (a daemon that died); one that answers belongs to
 // another daemon, with another state_dir, and is left alone.
-func (c *controlServer) Start() error {
+func (c *Server) Start() error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
@@ -134,7 +140,7 @@ func (c *controlServer) Start() error {
 
 // Serve answers until Shutdown; without a socket (Start failed) it
 // returns at once.
-func (c *controlServer) Serve() error {
+func (c *Server) Serve() error {
 	if c.ln == nil {
 		return nil
 	}
@@ -145,27 +151,28 @@ func (c *controlServer) Serve() error {
 }
 
 // Shutdown stops the server and removes the socket file.
-func (c *controlServer) Shutdown(ctx context.Context) error { return c.srv.Shutdown(ctx) }
+func (c *Server) Shutdown(ctx context.Context) error { return c.srv.Shutdown(ctx) }
 
-// errNoDaemon means no daemon answers on the control socket: the one-shot
+// ErrNoDaemon means no daemon answers on the control socket: the one-shot
 // acts locally.
-var errNoDaemon = errors.New("no daemon on the control socket")
+var ErrNoDaemon = errors.New("no daemon on the control socket")
 
-// controlClient is a one-shot's connection to the running daemon.
-type controlClient struct {
+// Client is a one-shot's connection to the running daemon.
+type Client struct {
 	path string
 	http *http.Client
 }
 
-func newControlClient(path string) *controlClient {
+// NewClient returns a client of the socket at path; it connects per request.
+func NewClient(path string) *Client {
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", path)
 	}
-	return &controlClient{path: path, http: &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}}
+	return &Client{path: path, http: &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}}
 }
 
 // do sends one request and decodes a 200 answer into out.
-func (c *controlClient) do(ctx context.Context, method, path string, body any, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -184,7 +191,7 @@ func (c *controlClient) do(ctx context.Context, method, path string, body any, o
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return errNoDaemon
+			return ErrNoDaemon
 		}
 		return fmt.Errorf("control socket %s: %w", c.path, err)
 	}
@@ -202,19 +209,31 @@ func (c *controlClient) do(ctx context.Context, method, path string, body any, o
 	return nil
 }
 
-func (c *controlClient) refresh(ctx context.Context, opts refresh.Options) (refreshReply, error) {
-	var r refreshReply
+// Refresh asks the daemon to run its Refresh with opts.
+func (c *Client) Refresh(ctx context.Context, opts refresh.Options) (RefreshReply, error) {
+	var r RefreshReply
 	err := c.do(ctx, http.MethodPost, "/v1/refresh", opts, &r)
 	return r, err
 }
 
-func (c *controlClient) status(ctx context.Context) (daemonStatus, error) {
-	var st daemonStatus
+// Status asks the daemon for its status.
+func (c *Client) Status(ctx context.Context) (status.Daemon, error) {
+	var st status.Daemon
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
 }
 
-func (c *controlClient) removeFirewall(ctx context.Context) error {
+// RemoveFirewall asks the daemon to remove its rules, which it refuses
+// while it runs; ErrNoDaemon means the caller may remove them itself.
+func (c *Client) RemoveFirewall(ctx context.Context) error {
 	var ignored struct{}
 	return c.do(ctx, http.MethodPost, "/v1/remove-firewall", struct{}{}, &ignored)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

@@ -1,0 +1,109 @@
+// Package ncsmsg is the contract between the gateway and the consumers of
+// its stream: how a verified Agora notification becomes a JetStream message
+// (subject, Nats-Msg-Id, headers), and the header names consumers read.
+// Consumers import it for the names; the daemon uses Publisher as the
+// webhook's publisher. It sits between pkg/webhook, which knows nothing of
+// NATS, and pkg/publish, which knows nothing of Agora.
+package ncsmsg
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
+)
+
+// NATS headers set on every published notification; each is omitted when
+// its value is empty. Nats-Msg-Id (nats.MsgIdHdr) carries the notice id, or
+// a hash of the body for a dead letter.
+const (
+	// HeaderNoticeID is Agora's noticeId (or the legacy notificationId).
+	HeaderNoticeID = "Agora-Notice-Id"
+	// HeaderProductID is the productId token, "unknown" when absent.
+	HeaderProductID = "Agora-Product-Id"
+	// HeaderEventType is the eventType token, "unknown" when absent.
+	HeaderEventType = "Agora-Event-Type"
+	// HeaderEventName is payload.details.msgName.
+	HeaderEventName = "Agora-Event-Name"
+	// HeaderSID is the top-level sid, else payload.sid.
+	HeaderSID = "Agora-Sid"
+	// HeaderCname is payload.cname, the channel name.
+	HeaderCname = "Agora-Cname"
+	// HeaderReceivedAt is when the gateway took the notification, RFC 3339
+	// with nanoseconds, UTC.
+	HeaderReceivedAt = "Agora-Received-At"
+	// HeaderDeadletterReason says why a notification went to the dead
+	// letter subject: webhook.DeadLetterNotJSON or webhook.DeadLetterNoID.
+	HeaderDeadletterReason = "Agora-Deadletter-Reason"
+)
+
+// DeadletterToken is the subject token, after the prefix, of notifications
+// that cannot be routed: "<prefix>.deadletter".
+const DeadletterToken = "deadletter"
+
+// MessagePublisher is what Publisher needs of *publish.Publisher.
+type MessagePublisher interface {
+	Publish(ctx context.Context, m publish.Message) (publish.Outcome, error)
+}
+
+// Publisher is the webhook's Publisher: it maps each verified notification
+// to a JetStream message under Prefix and publishes it with Pub.
+type Publisher struct {
+	Pub    MessagePublisher
+	Prefix string
+}
+
+var _ webhook.Publisher = Publisher{}
+
+// Publish maps n and publishes it; every failure wraps
+// webhook.ErrUnavailable, so that the webhook answers 503.
+func (p Publisher) Publish(ctx context.Context, n webhook.Notification) (webhook.Outcome, error) {
+	o, err := p.Pub.Publish(ctx, Message(n, p.Prefix))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", webhook.ErrUnavailable, err)
+	}
+	switch o {
+	case publish.Published:
+		return webhook.Published, nil
+	case publish.Spooled:
+		return webhook.Spooled, nil
+	}
+	return 0, fmt.Errorf("%w: publish returned outcome %d without error", webhook.ErrUnavailable, int(o))
+}
+
+// Message turns n into a JetStream message under prefix:
+// "<prefix>.<productId>.<eventType>" keyed by the notice id, or
+// "<prefix>.deadletter" keyed by a hash of the body (n.Key), so that an
+// exact re-send deduplicates. The product and event tokens are already safe
+// ("unknown" when absent or unsafe, see webhook.Parse).
+func Message(n webhook.Notification, prefix string) publish.Message {
+	// One backing array for all header values saves an allocation per header.
+	vals := make([]string, 0, 8)
+	h := make(nats.Header, 8)
+	set := func(k, v string) {
+		if v == "" {
+			return
+		}
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set(HeaderReceivedAt, n.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	set(HeaderNoticeID, n.ID)
+	set(HeaderProductID, n.ProductID)
+	set(HeaderEventType, n.EventType)
+	set(HeaderEventName, n.EventName)
+	set(HeaderSID, n.SID)
+	set(HeaderCname, n.Cname)
+	m := publish.Message{Header: h, Data: n.Body, ID: n.Key()}
+	if n.DeadLetterReason != "" {
+		set(HeaderDeadletterReason, n.DeadLetterReason)
+		m.Subject = prefix + "." + DeadletterToken
+		return m
+	}
+	m.Subject = prefix + "." + n.ProductID + "." + n.EventType
+	return m
+}
