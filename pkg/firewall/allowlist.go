@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 // allowlist is an allowlist in canonical form: prefixes masked, IPv4-mapped
@@ -105,4 +108,24 @@ func splitZero(ps []netip.Prefix) []netip.Prefix {
 	a[0] = 0x80
 	high, _ := netip.AddrFromSlice(a)
 	return []netip.Prefix{netip.PrefixFrom(low, 1), netip.PrefixFrom(high, 1)}
+}
+
+// logApplied is each backend's one line per apply: list replaced prev (nil
+// on the first apply of this process) in the kernel object named by where,
+// in the time since start.
+func logApplied(log *zap.Logger, backend string, where zap.Field, ports []uint16, prev *allowlist, list allowlist, start time.Time) {
+	added, removed := list.len(), 0
+	if prev != nil {
+		added, removed = prev.diff(list)
+	}
+	log.Info("firewall applied",
+		zap.String("backend", backend),
+		where,
+		zap.Uint16s("ports", ports),
+		zap.Int("ipv4_count", len(list.v4)),
+		zap.Int("ipv6_count", len(list.v6)),
+		zap.Int("added_count", added),
+		zap.Int("removed_count", removed),
+		zap.Duration("duration", time.Since(start)),
+	)
 }

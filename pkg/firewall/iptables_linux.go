@@ -161,23 +161,8 @@ func (b *iptBackend) Apply(ctx context.Context, allow []netip.Prefix) error {
 	if _, err := b.ensure(ctx, list, true); err != nil {
 		return fmt.Errorf("apply iptables allowlist: %w", err)
 	}
-	var added, removed int
-	if b.applied != nil {
-		added, removed = b.applied.diff(list)
-	} else {
-		added = list.len()
-	}
+	logApplied(b.log, BackendIPTables, zap.String("chain", b.cfg.iptablesChain()), b.cfg.Ports, b.applied, list, start)
 	b.applied = &list
-	b.log.Info("firewall applied",
-		zap.String("backend", BackendIPTables),
-		zap.String("chain", b.cfg.iptablesChain()),
-		zap.Uint16s("ports", b.cfg.Ports),
-		zap.Int("ipv4_count", len(list.v4)),
-		zap.Int("ipv6_count", len(list.v6)),
-		zap.Int("added_count", added),
-		zap.Int("removed_count", removed),
-		zap.Duration("duration", time.Since(start)),
-	)
 	return nil
 }
 

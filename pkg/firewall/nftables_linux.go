@@ -96,23 +96,8 @@ func (b *nftBackend) Apply(ctx context.Context, allow []netip.Prefix) error {
 			return fmt.Errorf("apply nftables allowlist: %w", err)
 		}
 	}
-	var added, removed int
-	if b.applied != nil {
-		added, removed = b.applied.diff(list)
-	} else {
-		added = list.len()
-	}
+	logApplied(b.log, BackendNFTables, zap.String("table", "inet "+b.cfg.Name), b.cfg.Ports, b.applied, list, start)
 	b.applied, b.spec0 = &list, want
-	b.log.Info("firewall applied",
-		zap.String("backend", BackendNFTables),
-		zap.String("table", "inet "+b.cfg.Name),
-		zap.Uint16s("ports", b.cfg.Ports),
-		zap.Int("ipv4_count", len(list.v4)),
-		zap.Int("ipv6_count", len(list.v6)),
-		zap.Int("added_count", added),
-		zap.Int("removed_count", removed),
-		zap.Duration("duration", time.Since(start)),
-	)
 	return nil
 }
 

@@ -66,7 +66,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string) (Result, time.Dur
 		return Result{}, -1, &attemptError{endpoint: endpoint, status: code, kind: errBadResponse,
 			detail: fmt.Sprintf("%s: answer exceeds the limit of %d bytes", status, c.cfg.MaxBodyBytes)}
 	}
-	res, err := Decode(body, c.cfg.AllowPrivate)
+	res, err := decode(body, c.cfg.AllowPrivate)
 	if err != nil {
 		kind := errBadResponse
 		if errors.Is(err, ErrEmpty) {

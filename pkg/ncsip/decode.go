@@ -20,9 +20,9 @@ type Result struct {
 	// Addrs is sorted, deduplicated, never empty; IPv4 addresses are
 	// unmapped (never ::ffff:a.b.c.d).
 	Addrs []netip.Addr
-	// Endpoint is the URL that answered (empty from Decode).
+	// Endpoint is the URL that answered (empty from decode).
 	Endpoint string
-	// Attempts is how many HTTP requests the fetch made (0 from Decode).
+	// Attempts is how many HTTP requests the fetch made (0 from decode).
 	Attempts int
 	// Rejected holds up to 5 examples of skipped host entries, each with
 	// the reason, e.g. `"10.1.2.3": private`.
@@ -55,14 +55,14 @@ func (r *rejects) String() string {
 	return s
 }
 
-// Decode reads the body of a 200 answer to GET /v1/ncs/ip and returns its
+// decode reads the body of a 200 answer to GET /v1/ncs/ip and returns its
 // usable addresses. Only data.service.hosts[].primaryIP is read; host
 // entries that are not objects, lack primaryIP or carry an unusable address
 // are skipped and reported in Result.Rejected. Keys are matched exactly
 // ("primaryIP", as Agora spells it). The error wraps ErrEmpty when no
 // address survives and is a bad response when the body is not JSON of the
 // expected shape.
-func Decode(body []byte, allowPrivate bool) (Result, error) {
+func decode(body []byte, allowPrivate bool) (Result, error) {
 	hosts, err := decodeHosts(body)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", errBadResponse, err)

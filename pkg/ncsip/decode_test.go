@@ -79,7 +79,7 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Decode([]byte(tt.body), tt.allowPrivate)
+			res, err := decode([]byte(tt.body), tt.allowPrivate)
 			if tt.want == nil {
 				if err == nil {
 					t.Fatalf("got %v, want an error", res.Addrs)
@@ -123,7 +123,7 @@ func TestDecodeRejectedExamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Decode([]byte(tt.body), false)
+			res, err := decode([]byte(tt.body), false)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -155,7 +155,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, allowPrivate bool) {
-		res, err := Decode(body, allowPrivate)
+		res, err := decode(body, allowPrivate)
 		want := survivors(body, allowPrivate)
 		if err != nil {
 			if len(want) > 0 {

@@ -42,7 +42,7 @@ var reasons = []struct {
 	{context.DeadlineExceeded, "timeout"},
 }
 
-// Reason returns the metric label of an error from Fetch or Decode: one of
+// Reason returns the metric label of an error from Fetch or decode: one of
 // unauthorized, not_found, rate_limited, server_error, timeout, network,
 // bad_response, too_many, empty or canceled. It returns "" for nil and "network" for an
 // error this package did not make. For a fetch of several attempts the label

@@ -3,10 +3,11 @@ package ncsip
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ncs-gateway/ncs-gateway/internal/loopback"
 )
 
 // MaxMaxAddresses bounds ncs.max_addresses: far above any real list, and
@@ -94,17 +95,8 @@ func checkEndpoint(raw string) error {
 	if u.User != nil {
 		return fmt.Errorf("%q carries user info: pass the credentials separately", u.Redacted())
 	}
-	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 		return fmt.Errorf("%q is plain http: use https, which carries the credentials encrypted (http is only for a loopback host)", u.Redacted())
 	}
 	return nil
-}
-
-// loopbackHost reports whether host is "localhost" or a loopback address.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }

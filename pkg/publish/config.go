@@ -8,7 +8,7 @@ import (
 
 // Config configures a Publisher: how to reach NATS, which stream to publish
 // to, and where the local spool lives. Zero durations and sizes are replaced
-// by the defaults of DefaultConfig when the Publisher is created.
+// by the defaults of defaultConfig when the Publisher is created.
 type Config struct {
 	// URL lists the NATS servers, comma-separated (nats://host:4222,...).
 	// Ignored when Embedded is set.
@@ -68,8 +68,8 @@ const (
 	DefaultEmbeddedSyncInterval = "always"
 )
 
-// DefaultConfig returns the configuration used for every field left zero.
-func DefaultConfig() Config {
+// defaultConfig returns the configuration used for every field left zero.
+func defaultConfig() Config {
 	return Config{
 		Stream:          DefaultStream,
 		SubjectPrefix:   DefaultSubjectPrefix,
@@ -81,9 +81,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults fills zero fields from DefaultConfig.
+// withDefaults fills zero fields from defaultConfig.
 func (c Config) withDefaults() Config {
-	d := DefaultConfig()
+	d := defaultConfig()
 	if c.Stream == "" {
 		c.Stream = d.Stream
 	}

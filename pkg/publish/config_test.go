@@ -8,7 +8,7 @@ import (
 
 func TestValidate(t *testing.T) {
 	valid := func() Config {
-		c := DefaultConfig()
+		c := defaultConfig()
 		c.URL = "nats://127.0.0.1:4222"
 		c.SpoolPath = "/var/lib/ncs-gateway/spool.db"
 		return c

@@ -37,9 +37,11 @@ func Example() {
 	}
 	defer emb.Shutdown() // after the publisher has drained
 
-	cfg := publish.DefaultConfig()
-	cfg.Embedded = emb // or cfg.URL = "nats://..." for an external server
-	cfg.SpoolPath = filepath.Join(stateDir, "spool.db")
+	// Fields left zero take the defaults (publish.DefaultStream, ...).
+	cfg := publish.Config{
+		Embedded:  emb, // or URL: "nats://..." for an external server
+		SpoolPath: filepath.Join(stateDir, "spool.db"),
+	}
 	p, err := publish.New(cfg, log, prometheus.DefaultRegisterer)
 	if err != nil {
 		fmt.Println(err)

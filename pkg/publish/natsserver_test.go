@@ -108,7 +108,7 @@ func (n *testNATS) client() (*nats.Conn, jetstream.JetStream) {
 
 // testConfig is a publisher configuration for url with its spool in dir.
 func testConfig(url, dir string) Config {
-	c := DefaultConfig()
+	c := defaultConfig()
 	c.URL = url
 	c.SpoolPath = filepath.Join(dir, "spool.db")
 	c.PublishTimeout = 5 * time.Second

@@ -38,7 +38,7 @@ func TestSubjectCovers(t *testing.T) {
 }
 
 func TestCheckContract(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := defaultConfig()
 	cfg.StreamReplicas = 3
 	fits := jetstream.StreamConfig{
 		Name: "S", Subjects: []string{"agora.>"}, Discard: jetstream.DiscardOld,

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/ncs-gateway/ncs-gateway/internal/loopback"
 )
 
 // Limits of the operator configuration. The publish timeout must leave room
@@ -50,7 +51,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	errs = append(errs, validateStream(c.Stream), ValidateSubjectPrefix(c.SubjectPrefix))
+	errs = append(errs, validateStream(c.Stream), validateSubjectPrefix(c.SubjectPrefix))
 	if c.DuplicateWindow < MinDuplicateWindow {
 		bad("nats.duplicate_window", "%s is too short to catch Agora's retries; use at least 1m (default 2h)", c.DuplicateWindow)
 	}
@@ -135,16 +136,16 @@ func (c EmbeddedConfig) Validate() error {
 		errs = append(errs, validateStream(c.Stream))
 	}
 	if c.SubjectPrefix != "" {
-		errs = append(errs, ValidateSubjectPrefix(c.SubjectPrefix))
+		errs = append(errs, validateSubjectPrefix(c.SubjectPrefix))
 	}
 	return errors.Join(errs...)
 }
 
-// ValidateSubjectPrefix is the one rule for nats.subject_prefix: one or more
+// validateSubjectPrefix is the one rule for nats.subject_prefix: one or more
 // dot-separated tokens of 1 to 64 of A-Z a-z 0-9 _ -, so that every subject
 // built from it is a literal subject that nats-server and every consumer's
 // filter read the same way.
-func ValidateSubjectPrefix(p string) error {
+func validateSubjectPrefix(p string) error {
 	ok := p != ""
 	for tok := range strings.SplitSeq(p, ".") {
 		if !ok {
@@ -174,15 +175,9 @@ func validateStream(s string) error {
 	return nil
 }
 
-// loopbackHost reports whether a listen host reaches this host only:
-// "localhost" or a loopback address. An empty host listens everywhere.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
+// loopbackHost is the module's one rule for a listen host that reaches
+// this host only.
+var loopbackHost = loopback.Host
 
 // redactURL drops the user info of a URL that does not parse cleanly, so a
 // password never reaches an error message.

@@ -77,9 +77,9 @@ func TestValidateSubjectPrefix(t *testing.T) {
 		{"agora/ncs", false},
 		{"agora.nçs", false},
 	} {
-		err := ValidateSubjectPrefix(tt.prefix)
+		err := validateSubjectPrefix(tt.prefix)
 		if (err == nil) != tt.ok {
-			t.Errorf("ValidateSubjectPrefix(%q): got %v, want ok=%v", tt.prefix, err, tt.ok)
+			t.Errorf("validateSubjectPrefix(%q): got %v, want ok=%v", tt.prefix, err, tt.ok)
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "nats.subject_prefix: ") {
 			t.Errorf("got %q, want it to start with the key", err)

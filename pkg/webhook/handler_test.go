@@ -119,7 +119,7 @@ func TestHandler(t *testing.T) {
 		},
 		{
 			name: "unavailable", body: []byte(vectorA), header: v2([]byte(vectorA)),
-			pubErr:   fmt.Errorf("spool: %w", ErrUnavailable),
+			pubErr:   errors.New("spool: notification store unavailable"),
 			wantCode: 503, wantAnswer: map[string]string{"error": "temporarily unavailable"},
 			wantMsg: &wantMsg{testNoticeID, "1", "10", nil}, rejected: reasonUnavailable,
 		},

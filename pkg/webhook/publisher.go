@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 )
 
 // Publisher makes a verified notification durable. A nil error means the
@@ -36,8 +35,3 @@ func (o Outcome) String() string {
 		return "unknown"
 	}
 }
-
-// ErrUnavailable means the notification could be stored neither by the
-// broker nor in the spool; the webhook answers 503 so that Agora retries.
-// Publishers wrap it; the handler answers 503 for any error alike.
-var ErrUnavailable = errors.New("notification store unavailable")

@@ -48,9 +48,7 @@ func BenchmarkGatewayPublish(b *testing.B) {
 		b.Fatal("nats server not ready")
 	}
 
-	cfg := publish.DefaultConfig()
-	cfg.URL = srv.ClientURL()
-	cfg.SpoolPath = filepath.Join(b.TempDir(), "spool.db")
+	cfg := publish.Config{URL: srv.ClientURL(), SpoolPath: filepath.Join(b.TempDir(), "spool.db")}
 	pub, err := publish.New(cfg, zap.NewNop(), nil)
 	if err != nil {
 		b.Fatalf("new publisher: %v", err)

@@ -59,12 +59,12 @@ type Publisher struct {
 
 var _ webhook.Publisher = Publisher{}
 
-// Publish maps n and publishes it; every failure wraps
-// webhook.ErrUnavailable, so that the webhook answers 503.
+// Publish maps n and publishes it. Any error makes the webhook answer 503,
+// so that Agora retries.
 func (p Publisher) Publish(ctx context.Context, n webhook.Notification) (webhook.Outcome, error) {
 	o, err := p.Pub.Publish(ctx, Message(n, p.Prefix))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", webhook.ErrUnavailable, err)
+		return 0, fmt.Errorf("publish notification: %w", err)
 	}
 	switch o {
 	case publish.Published:
@@ -72,7 +72,7 @@ func (p Publisher) Publish(ctx context.Context, n webhook.Notification) (webhook
 	case publish.Spooled:
 		return webhook.Spooled, nil
 	}
-	return 0, fmt.Errorf("%w: publish returned outcome %d without error", webhook.ErrUnavailable, int(o))
+	return 0, fmt.Errorf("publish notification: outcome %d without error", int(o))
 }
 
 // Message turns n into a JetStream message under prefix:

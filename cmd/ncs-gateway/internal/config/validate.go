@@ -6,12 +6,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/ncs-gateway/ncs-gateway/internal/loopback"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
@@ -82,7 +82,7 @@ func (c *Config) validate(p *Problems) {
 
 	// Rules that span packages.
 	if c.Firewall.Backend != firewall.BackendNone {
-		if host, port, err := net.SplitHostPort(c.Webhook.Listen); err == nil && !loopbackHost(host) && !portListed(port, c.Firewall.Ports) {
+		if host, port, err := net.SplitHostPort(c.Webhook.Listen); err == nil && !loopback.Host(host) && !portListed(port, c.Firewall.Ports) {
 			p.Add("webhook.listen", fmt.Sprintf("%q: port %s is not in firewall.ports %v, so the allowlist does not protect it: "+
 				"add the port to firewall.ports, listen on 127.0.0.1 behind a local TLS proxy, or set firewall.backend: none",
 				c.Webhook.Listen, port, c.Firewall.Ports))
@@ -140,7 +140,7 @@ func checkCA(p *Problems, key, file string) {
 // logs them at start and -check-config prints them.
 func (cfg Config) Warnings() []string {
 	var out []string
-	if host, _, err := net.SplitHostPort(cfg.Admin.Listen); err == nil && !loopbackHost(host) {
+	if host, _, err := net.SplitHostPort(cfg.Admin.Listen); err == nil && !loopback.Host(host) {
 		out = append(out, fmt.Sprintf("admin.listen: %q is reachable from other hosts and /status is unauthenticated (it shows the allowlist, the spool and NATS): bind it to 127.0.0.1 or filter the port", cfg.Admin.Listen))
 	}
 	if cfg.NATS.URL != "" && (len(cfg.NATS.EmbeddedUsers) > 0 || cfg.NATS.EmbeddedTLSCertFile != "" || cfg.NATS.EmbeddedTLSCAFile != "") {
@@ -170,16 +170,6 @@ func (cfg Config) Warnings() []string {
 		}
 	}
 	return out
-}
-
-// loopbackHost reports whether a listen host reaches this host only:
-// "localhost" or a loopback address. An empty host listens everywhere.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // portListed reports whether port (as written in a listen address) is one
