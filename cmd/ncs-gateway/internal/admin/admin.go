@@ -80,6 +80,9 @@ func (a *Server) Start() error {
 	return nil
 }
 
+// Addr is the bound address, once Start has returned nil.
+func (a *Server) Addr() net.Addr { return a.ln.Addr() }
+
 // Shutdown stops the server, letting in-flight requests finish.
 func (a *Server) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 
