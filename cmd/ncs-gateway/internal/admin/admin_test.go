@@ -21,8 +21,10 @@ import (
 // fakePublisher is a publisher whose readiness the test sets.
 type fakePublisher struct{ ready bool }
 
-func (f fakePublisher) Ready() bool                           { return f.ready }
-func (fakePublisher) Status(context.Context) publish.Status   { return publish.Status{Stream: "AGORA_NCS"} }
+func (f fakePublisher) Ready() bool { return f.ready }
+func (fakePublisher) Status(context.Context) publish.Status {
+	return publish.Status{Stream: "AGORA_NCS"}
+}
 func (fakePublisher) StreamProblems() []publish.StreamProblem { return nil }
 
 // TestEndpoints: over real HTTP on loopback, /healthz answers, /readyz
