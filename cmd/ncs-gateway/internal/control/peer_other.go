@@ -13,7 +13,10 @@ type peer struct {
 	ok       bool
 	pid      int32
 	uid, gid uint32
+	groups   []uint32
 }
+
+type peerKey struct{}
 
 func withPeer(ctx context.Context, _ net.Conn) context.Context { return ctx }
 
