@@ -94,6 +94,22 @@ func TestCheckConfigTable(t *testing.T) {
 		{"freshness window inside the duplicate window", `{webhook: {max_notify_age: 50m, max_notify_future: 1m}, nats: {duplicate_window: 1h}}`, ""},
 		{"missing webhook certificate", `webhook: {tls_cert_file: /nonexistent/c.pem, tls_key_file: /nonexistent/k.pem}`,
 			"webhook.tls_cert_file: load the certificate and key: open /nonexistent/c.pem"},
+		// admin.listen answers /status and /metrics to anyone (issue 14).
+		{"admin on all interfaces", `admin: {listen: "0.0.0.0:9464"}`, `admin.listen: "0.0.0.0:9464" is reachable from other hosts`},
+		{"admin on all ipv6 interfaces", `admin: {listen: "[::]:9464"}`, `admin.listen: "[::]:9464" is reachable from other hosts`},
+		{"admin with an empty host", `admin: {listen: ":9464"}`, `admin.listen: ":9464" is reachable from other hosts`},
+		{"admin on a private address", `admin: {listen: "10.1.2.3:9464"}`, `admin.listen: "10.1.2.3:9464" is reachable from other hosts`},
+		{"admin on a public address", `admin: {listen: "192.0.2.10:9464"}`, `set admin.allow_remote: true`},
+		{"admin remote, meant", `admin: {listen: "0.0.0.0:9464", allow_remote: true}`, ""},
+		{"admin on localhost", `admin: {listen: "localhost:9464"}`, ""},
+		// The control socket's path (issue 14).
+		{"control socket unset", `admin: {control_socket: ""}`, "admin.control_socket: must be an absolute path"},
+		{"control socket too long", `admin: {control_socket: "/run/` + strings.Repeat("x", 110) + `.sock"}`,
+			"admin.control_socket: \"/run/" + strings.Repeat("x", 110) + ".sock\" is 120 bytes: a unix socket address holds at most 107"},
+		// ncs.schedule's floor (issue 14).
+		{"schedule every second", `ncs: {endpoints: ["http://127.0.0.1:1/v1/ncs/ip"], schedule: "@every 1s"}`,
+			`ncs.schedule: "@every 1s" refreshes more than once a minute: each refresh calls Agora's REST API with the customer's credentials`},
+		{"schedule every 30s", `ncs: {endpoints: ["http://127.0.0.1:1/v1/ncs/ip"], schedule: "@every 30s"}`, "at most every 1m0s"},
 		{"too many addresses allowed", `ncs: {endpoints: ["http://127.0.0.1:1/v1/ncs/ip"], max_addresses: 1000000}`, "ncs.max_addresses: 1000000 is outside 1..100000"},
 	}
 	for _, tt := range tests {
@@ -193,7 +209,7 @@ func TestCheckConfigWarnings(t *testing.T) {
 	if err := os.Chmod(secrets, 0o644); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
-	path := writeCheckConfig(t, `{admin: {listen: "0.0.0.0:9464"}, webhook: {secrets_file: "`+secrets+`"}}`)
+	path := writeCheckConfig(t, `{admin: {listen: "0.0.0.0:9464", allow_remote: true}, webhook: {secrets_file: "`+secrets+`"}}`)
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"-config", path, "-check-config"}, &stdout, &stderr, env()); err != nil {
 		t.Fatalf("got %v, want ok with warnings", err)

@@ -66,6 +66,9 @@ type WebhookConfig struct {
 // AdminConfig is the listener for health, readiness, metrics and status.
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// AllowRemote accepts a Listen that other hosts reach: /status and
+	// /metrics answer anyone, so the operator says so.
+	AllowRemote bool `yaml:"allow_remote"`
 	// ControlSocket is the unix socket through which -refresh, -status and
 	// -remove-firewall reach the running daemon.
 	ControlSocket string `yaml:"control_socket"`

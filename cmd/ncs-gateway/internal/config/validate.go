@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -24,6 +25,9 @@ const (
 	// reconcile is the backstop that puts the allowlist back after an
 	// external change the watch missed, so it must not be hours away.
 	maxReconcileInterval = 10 * time.Minute
+	// maxSocketPath is the longest admin.control_socket: sun_path holds
+	// 108 bytes with the terminating NUL.
+	maxSocketPath = 107
 )
 
 // validate records every problem that the config alone shows, without the
@@ -45,8 +49,18 @@ func (c *Config) validate(p *Problems) {
 	default:
 		p.Add("log.format", fmt.Sprintf("%q is not one of json, console", c.Log.Format))
 	}
-	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+	if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 		p.Add("admin.listen", fmt.Sprintf("%q is not host:port (%v)", c.Admin.Listen, err))
+	} else if !loopback.Host(host) && !c.Admin.AllowRemote {
+		p.Add("admin.listen", fmt.Sprintf("%q is reachable from other hosts and /status and /metrics answer anyone, without authentication "+
+			"(the allowlist, the spool, NATS): listen on 127.0.0.1, or set admin.allow_remote: true if a firewall or proxy you run guards the port", c.Admin.Listen))
+	}
+	switch {
+	case !filepath.IsAbs(c.Admin.ControlSocket):
+		p.Add("admin.control_socket", fmt.Sprintf("must be an absolute path (got %q): the one-shots find the daemon there", c.Admin.ControlSocket))
+	case len(c.Admin.ControlSocket) > maxSocketPath:
+		p.Add("admin.control_socket", fmt.Sprintf("%q is %d bytes: a unix socket address holds at most %d; use a shorter path such as /run/ncs-gateway/control.sock",
+			c.Admin.ControlSocket, len(c.Admin.ControlSocket), maxSocketPath))
 	}
 	if c.NATS.URL == "" {
 		if _, err := publish.ParseSyncInterval(c.NATS.EmbeddedSyncInterval); err != nil {

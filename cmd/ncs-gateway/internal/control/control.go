@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
@@ -55,7 +57,16 @@ type Server struct {
 	ln     net.Listener
 	policy peerPolicy
 	log    *zap.Logger
+	// refuseLog is log, sampled: refusals are the one line a stranger can
+	// make the daemon write.
+	refuseLog *zap.Logger
 }
+
+// Sampling of the refusal warning, per second.
+const (
+	refuseLogFirst      = 3
+	refuseLogThereafter = 100
+)
 
 // NewServer builds the control API over the daemon's components at path
 // (admin.control_socket). ctx bounds the refreshes it runs (the daemon's
@@ -63,6 +74,12 @@ type Server struct {
 // in half).
 func NewServer(ctx context.Context, path string, ref Refresher, backend string, src *status.Source, log *zap.Logger) *Server {
 	c := &Server{path: path, policy: peerPolicy{uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}, log: log.Named("control")}
+	// Any local user can make the daemon refuse: the first few a second are
+	// logged, then one in refuseLogThereafter, so a loop cannot flood the
+	// journal.
+	c.refuseLog = c.log.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(core, time.Second, refuseLogFirst, refuseLogThereafter)
+	}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/refresh", func(w http.ResponseWriter, r *http.Request) {
 		var opts refresh.Options
@@ -102,7 +119,7 @@ func (c *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := peerFrom(r.Context())
 		if why := c.policy.refuse(p); why != "" {
-			c.log.Warn("control socket request refused", zap.String("path", r.URL.Path), zap.String("why", why))
+			c.refuseLog.Warn("control socket request refused", zap.String("path", r.URL.Path), zap.String("why", why))
 			http.Error(w, "refused: "+why, http.StatusForbidden)
 			return
 		}
@@ -110,19 +127,30 @@ func (c *Server) authorize(next http.Handler) http.Handler {
 	})
 }
 
-// Start binds the socket. A socket file already there is removed if no
-// one answers on it (a daemon that died); one that answers belongs to
-// another daemon, with another state_dir, and is left alone.
+// Start binds the socket. A socket already there is removed if no one
+// answers on it (a daemon that died); one that answers belongs to another
+// daemon, with another state_dir, and is left alone. Anything else at the
+// path (a mistyped admin.control_socket naming the allowlist, a
+// directory) is never removed: Start names it in its error.
 func (c *Server) Start() error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	if conn, err := net.DialTimeout("unix", c.path, time.Second); err == nil {
-		conn.Close()
-		return fmt.Errorf("control socket %s: another ncs-gateway daemon answers on it; give each daemon its own admin.control_socket", c.path)
-	}
-	if err := os.Remove(c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("control socket: remove stale %s: %w", c.path, err)
+	fi, err := os.Lstat(c.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("control socket: %w", err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("control socket: %s is not a socket but a %s; it is left alone: point admin.control_socket at a path of its own", c.path, kind(fi.Mode()))
+	default:
+		if conn, err := net.DialTimeout("unix", c.path, time.Second); err == nil {
+			conn.Close()
+			return fmt.Errorf("control socket %s: another ncs-gateway daemon answers on it; give each daemon its own admin.control_socket", c.path)
+		}
+		if err := os.Remove(c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("control socket: remove stale %s: %w", c.path, err)
+		}
 	}
 	ln, err := net.Listen("unix", c.path)
 	if err != nil {
@@ -236,4 +264,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// kind names a file's type for an operator.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return m.Type().String()
 }

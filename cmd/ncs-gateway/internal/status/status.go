@@ -4,11 +4,13 @@
 package status
 
 import (
+	"cmp"
 	"context"
 	"time"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
 // Publisher is what the status reads from the publisher.
@@ -30,7 +32,8 @@ type Source struct {
 	Ports       []uint16
 	StaticAllow []string
 	// MaxNotifyAge and MaxNotifyFuture are webhook.max_notify_age and
-	// max_notify_future as configured; zero means the webhook's default.
+	// max_notify_future as configured; zero means the webhook's default,
+	// and the status shows and judges by the limit in force.
 	MaxNotifyAge, MaxNotifyFuture time.Duration
 	Ref                           *refresh.Refresher
 	Pub                           Publisher
@@ -98,8 +101,8 @@ func (s *Source) Status(ctx context.Context) Daemon {
 	}
 	st.Allowlist = al
 	st.Webhook = Webhook{
-		MaxNotifyAge:    s.MaxNotifyAge.String(),
-		MaxNotifyFuture: s.MaxNotifyFuture.String(),
+		MaxNotifyAge:    cmp.Or(s.MaxNotifyAge, webhook.DefaultMaxNotifyAge).String(),
+		MaxNotifyFuture: cmp.Or(s.MaxNotifyFuture, webhook.DefaultMaxNotifyFuture).String(),
 	}
 	if s.Hook != nil {
 		if skew, seen, ok := s.Hook.ClockSkew(); ok {
