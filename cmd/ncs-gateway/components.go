@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -29,6 +30,11 @@ type components struct {
 	// publisher is the publisher's config; the daemon adds the embedded
 	// server once it runs.
 	publisher publish.Config
+	// sched refreshes at start, on ncs.schedule and on each signal sent to
+	// hup (the daemon relays SIGHUP there), after reloading the webhook's
+	// TLS certificate.
+	sched *refresh.Scheduler
+	hup   chan os.Signal
 }
 
 // buildComponents checks every rule of cfg and s at once (the secrets, each
@@ -56,6 +62,20 @@ func buildComponents(cfg config.Config, s config.Secrets, reg prometheus.Registe
 	}
 	if c.hook, err = webhook.NewServer(cfg.WebhookServer(s), c.notify, log, wm); err != nil {
 		return nil, fmt.Errorf("create webhook server: %w", err)
+	}
+	c.hup = make(chan os.Signal, 1)
+	onHUP := func() {
+		if cfg.Webhook.TLSCertFile == "" {
+			return
+		}
+		if err := c.hook.ReloadCertificate(); err != nil {
+			log.Error("reload webhook tls certificate; the old one stays in use", zap.Error(err))
+			return
+		}
+		log.Info("webhook tls certificate reloaded")
+	}
+	if c.sched, err = refresh.NewScheduler(cfg.NCS.Schedule, ref, c.hup, onHUP, log); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/control"
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
-	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
@@ -105,9 +104,8 @@ func runDaemon(ctx context.Context, cfg config.Config, secrets config.Secrets, l
 
 	// SIGHUP means "refresh now"; catch it before READY so an early reload
 	// never hits the default action, which would kill the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	signal.Notify(c.hup, syscall.SIGHUP)
+	defer signal.Stop(c.hup)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(gctx) })
@@ -117,21 +115,7 @@ func runDaemon(ctx context.Context, cfg config.Config, secrets config.Secrets, l
 		}
 		return nil
 	})
-	onHUP := func() {
-		if cfg.Webhook.TLSCertFile == "" {
-			return
-		}
-		if err := hook.ReloadCertificate(); err != nil {
-			log.Error("reload webhook tls certificate; the old one stays in use", zap.Error(err))
-			return
-		}
-		log.Info("webhook tls certificate reloaded")
-	}
-	sched, err := refresh.NewScheduler(cfg.NCS.Schedule, ref, hup, onHUP, log)
-	if err != nil {
-		return err // validated: only a config that skipped Load gets here
-	}
-	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { return c.sched.Run(gctx) })
 	g.Go(func() error { return ref.Run(gctx, cfg.Firewall.ReconcileInterval) })
 	g.Go(ctl.Serve)
 	g.Go(func() error { return watchdogLoop(gctx, log) })

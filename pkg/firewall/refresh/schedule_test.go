@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 )
 
@@ -115,4 +116,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestSchedulerRefreshesOnTheSchedule: ticks alone refresh. The schedule
+// is set below the operator's floor, which only CheckSchedule enforces, to
+// keep the test short.
+func TestSchedulerRefreshesOnTheSchedule(t *testing.T) {
+	f := newFixture(t, fixtureConfig{}, "198.51.100.1")
+	s, err := NewScheduler("@every 1h", f.ref, nil, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sched = cron.ConstantDelaySchedule{Delay: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the refresh at start", func() bool { return len(f.store.addrs()) == 1 })
+	f.api.SetIPs([]string{"198.51.100.1", "198.51.100.2"})
+	waitFor(t, "a scheduled refresh", func() bool { return len(f.store.addrs()) == 2 })
 }
