@@ -87,6 +87,8 @@ func startFaultsExposure(tp *testenv.Topology, src netip.Addr, port int) *faults
 				}
 				e.mu.Unlock()
 				if err == nil {
+					// Pacing, not synchronisation: an open port
+					// answers at once, and the loop must not spin.
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
