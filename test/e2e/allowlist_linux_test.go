@@ -125,24 +125,15 @@ func (r *allowlistRig) expect(what string, allowed ...netip.Addr) {
 		want[a] = true
 	}
 	sources := []netip.Addr{r.tp.ClientV4[0], r.tp.ClientV4[1], r.tp.ClientV4[4], r.tp.ClientV6[0], r.tp.ClientV6[1]}
-	var last string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(r.t, 20*time.Second, 200*time.Millisecond, func() (bool, string) {
 		var wrong []string
 		for _, src := range sources {
 			if got := r.reachable(src); got != want[src] {
 				wrong = append(wrong, fmt.Sprintf("%s reachable=%v", src, got))
 			}
 		}
-		if len(wrong) == 0 {
-			return
-		}
-		last = strings.Join(wrong, ", ")
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: got %s, want only %v reachable", what, last, allowed)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(wrong) == 0, fmt.Sprintf("%s: got %s, want only %v reachable", what, strings.Join(wrong, ", "), allowed)
+	})
 }
 
 func (r *allowlistRig) setIPs(addrs ...netip.Addr) {

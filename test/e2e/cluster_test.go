@@ -248,7 +248,7 @@ func TestStreamBreakingContractIsHeldAndReported(t *testing.T) {
 	if !st.Ready {
 		t.Errorf("/status ready: got false (%v), want true: the spool takes every notification", st.NotReady)
 	}
-	resp, err := http.Get(g.admin + "/readyz")
+	resp, err := g.client.Get(g.admin + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,6 +87,8 @@ func startFaultsExposure(tp *testenv.Topology, src netip.Addr, port int) *faults
 				}
 				e.mu.Unlock()
 				if err == nil {
+					// Pacing, not synchronisation: an open port
+					// answers at once, and the loop must not spin.
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
@@ -167,10 +169,20 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int)
 		defer r.api.SetDelay(0)
 		// The admin endpoints must keep answering meanwhile (health probes
 		// usually give up after 1 to 5 s); asked on the side, checked below.
+		// The call is bounded by its own context, and the check below by
+		// a guard, so a wedged admin server fails this test, not the suite.
 		readyz := make(chan string, 1)
+		const readyzLimit = 10 * time.Second
 		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), readyzLimit)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.g.admin+"/readyz", nil)
+			if err != nil {
+				readyz <- err.Error()
+				return
+			}
 			asked := time.Now()
-			resp, err := r.g.client.Get(r.g.admin + "/readyz")
+			resp, err := r.g.client.Do(req)
 			took := time.Since(asked)
 			if err != nil {
 				readyz <- fmt.Sprintf("/readyz during a failing refresh: %v after %s, want an answer within 5 s", err, took.Round(time.Millisecond))
@@ -185,15 +197,26 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int)
 			readyz <- ""
 		}()
 		defer func() {
-			if msg := <-readyz; msg != "" {
-				t.Error(msg)
+			select {
+			case msg := <-readyz:
+				if msg != "" {
+					t.Error(msg)
+				}
+			case <-time.After(readyzLimit + 5*time.Second):
+				t.Errorf("/readyz during a failing refresh: no answer and no error after %s, want an answer within 5 s", readyzLimit+5*time.Second)
 			}
 		}()
 	}
 
 	repairsBefore := faultsMetric(t, r.g.get("/metrics"), "ncs_gateway_firewall_drift_repairs_total")
 	watch := startFaultsExposure(tp, denied, r.g.hookPort)
-	time.Sleep(300 * time.Millisecond) // blocked before the wipe
+	// The watcher has probed (and been blocked) a few times before the
+	// wipe, so "blocked before" is something it saw.
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
+		watch.mu.Lock()
+		defer watch.mu.Unlock()
+		return watch.probes >= 3, fmt.Sprintf("the exposure watcher to probe %s 3 times before the wipe (%d so far)", denied, watch.probes)
+	})
 	wipeStart := time.Now()
 	for _, cmd := range wipe {
 		tp.Server.MustExec(t, cmd[0], cmd[1:]...)
@@ -201,9 +224,9 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int)
 	wipeEnd := time.Now()
 	// Watch long enough to see the repair, bounded well below the
 	// default reconcile_interval.
-	deadline := wipeEnd.Add(faultsRepairWait)
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	// Not reaching the condition is judged below from what the watcher
+	// saw, so the wait's outcome is not checked here.
+	_, _ = testenv.Poll(time.Until(wipeEnd.Add(faultsRepairWait)), 100*time.Millisecond, func() (bool, string) {
 		watch.mu.Lock()
 		var last time.Time
 		if n := len(watch.opens); n > 0 {
@@ -211,13 +234,11 @@ func testFaultsFirewallWipe(t *testing.T, backend string, wipeFor func(port int)
 		}
 		watch.mu.Unlock()
 		// Blocked for 1.5 s after the last time it got through: repaired.
-		if !last.IsZero() && time.Since(last) > 1500*time.Millisecond {
-			break
+		if last.IsZero() {
+			last = wipeEnd
 		}
-		if last.IsZero() && time.Since(wipeEnd) > 1500*time.Millisecond {
-			break
-		}
-	}
+		return time.Since(last) > 1500*time.Millisecond, ""
+	})
 	opens, probes := watch.halt()
 	var before, after int
 	var lastOpen time.Time

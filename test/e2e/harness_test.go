@@ -26,6 +26,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ncs-gateway/ncs-gateway/test/testenv"
 )
 
 // binary is the ncs-gateway built once for the whole package.
@@ -91,7 +93,7 @@ type gatewayOptions struct {
 	ncs      string // the ncs section; default no endpoints
 	env      []string
 	wrap     []string
-	client   *http.Client // default http.DefaultClient
+	client   *http.Client // default testenv.HTTPClient(testenv.HTTPTimeout)
 	stateDir string
 	listen   string // webhook listen host; default 127.0.0.1
 	webhook  string // more keys of the webhook section, e.g. "tls_cert_file: /x"
@@ -106,7 +108,7 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 	}
 	hookPort, adminPort, natsPort := freePort(t), freePort(t), freePort(t)
 	if o.client == nil {
-		o.client = http.DefaultClient
+		o.client = testenv.HTTPClient(testenv.HTTPTimeout)
 	}
 	if o.listen == "" {
 		o.listen = "127.0.0.1"
@@ -331,15 +333,13 @@ func notification(id string, notifyMs int64) []byte {
 		id, notifyMs, notifyMs)
 }
 
+// waitFor polls cond with testenv.Eventually until it holds, failing the
+// test after d with what it waited for.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, 50*time.Millisecond, func() (bool, string) {
+		return cond(), "waiting for " + what
+	})
 }
 
 // natsServer is a real nats-server with JetStream that a test can stop and

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ncs-gateway/ncs-gateway/test/testenv"
 )
 
 // fakeJS records what the minimal receiver publishes.
@@ -101,23 +103,16 @@ func TestMinimalEmbedded(t *testing.T) {
 		}
 	}()
 	var addr, natsURL []byte
-	deadline := time.Now().Add(30 * time.Second)
-	for addr == nil || natsURL == nil {
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, func() (bool, string) {
 		select {
 		case err := <-done:
 			t.Fatalf("serve-minimal exited: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve-minimal did not listen within 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
 		addr, _ = os.ReadFile(addrFile)
 		natsURL, _ = os.ReadFile(urlFile)
-		if len(addr) == 0 || len(natsURL) == 0 {
-			addr, natsURL = nil, nil
-		}
-	}
+		return len(addr) > 0 && len(natsURL) > 0, "serve-minimal to write its listen address and NATS URL"
+	})
 	body := `{"noticeId":"abc-1","productId":3,"eventType":31,"payload":{}}`
 	for range 2 { // the second is a retry: the stream keeps one
 		req, err := http.NewRequest(http.MethodPost, "http://"+string(addr)+"/agora/ncs", strings.NewReader(body))
@@ -125,7 +120,7 @@ func TestMinimalEmbedded(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Agora-Signature-V2", newSigner("s").sign([]byte(body)))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testenv.HTTPClient(testenv.HTTPTimeout).Do(req)
 		if err != nil {
 			t.Fatalf("post: %v", err)
 		}

@@ -291,7 +291,7 @@ func httpOK(ctx context.Context, url string) bool {
 	if err != nil {
 		return false
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: time.Second}).Do(req)
 	if err != nil {
 		return false
 	}

@@ -80,11 +80,8 @@ func TestTopologyConnects(t *testing.T) {
 		total += len(tt.srcs)
 	}
 	// The accept loop may lag the client by a moment.
-	deadline := time.Now().Add(2 * time.Second)
-	for accepted.Load() < int64(total) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := accepted.Load(); got != int64(total) {
-		t.Errorf("accepted connections: got %d, want %d", got, total)
-	}
+	Eventually(t, 2*time.Second, 10*time.Millisecond, func() (bool, string) {
+		got := accepted.Load()
+		return got == int64(total), fmt.Sprintf("accepted connections: got %d, want %d", got, total)
+	})
 }

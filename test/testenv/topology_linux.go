@@ -86,18 +86,20 @@ func NewTopology(t testing.TB) *Topology {
 
 // waitOperUp polls the device's operational state until it is up.
 func waitOperUp(ns *NetNS, dev string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var execErr error
+	up, state := Poll(timeout, 20*time.Millisecond, func() (bool, string) {
 		out, err := ns.Exec("cat", "/sys/class/net/"+dev+"/operstate")
 		if err != nil {
-			return err
+			execErr = err
+			return true, ""
 		}
-		if strings.TrimSpace(out) == "up" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s in %s: operstate %q after %s, want up", dev, ns.Name, strings.TrimSpace(out), timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return strings.TrimSpace(out) == "up", strings.TrimSpace(out)
+	})
+	if execErr != nil {
+		return execErr
 	}
+	if !up {
+		return fmt.Errorf("%s in %s: operstate %q after %s, want up", dev, ns.Name, state, timeout)
+	}
+	return nil
 }
