@@ -178,4 +178,3 @@ func (p *Probe) verifyOwnCertificate(cs tls.ConnectionState) error {
 	}
 	return nil
 }
-
