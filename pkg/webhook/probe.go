@@ -139,9 +139,10 @@ func (p *Probe) Once(ctx context.Context) error {
 	return nil
 }
 
-// dial connects to the server's listener: its own address when it is bound
-// to one, else (a wildcard bind) 127.0.0.1, and for an IPv6 wildcard, which
-// is dual-stack unless the host has no IPv4, then ::1.
+// dial connects to the server's listener from a loopback address: to the
+// listener's own address when it is bound to one, else (a wildcard bind)
+// to 127.0.0.1, and for an IPv6 wildcard, which is dual-stack unless the
+// host has no IPv4, then to ::1.
 func (p *Probe) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	addr, ok := p.s.Addr().(*net.TCPAddr)
 	if !ok {
@@ -154,9 +155,16 @@ func (p *Probe) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	case addr.IP.IsUnspecified():
 		targets = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	}
-	var d net.Dialer
 	var errs []error
 	for _, ip := range targets {
+		// From loopback whatever the target, so that a firewall in front
+		// of the port (the gateway's own allowlist) has one source to let
+		// through: 127.0.0.1 or ::1, which the kernel never accepts from
+		// outside the host.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv6loopback}}
+		if ip.To4() != nil {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+		}
 		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), fmt.Sprint(addr.Port)))
 		if err == nil {
 			return c, nil

@@ -197,3 +197,40 @@ func TestProbeWildcardListen(t *testing.T) {
 		t.Fatalf("probe of %s: got %v, want nil", s.Addr(), err)
 	}
 }
+
+// TestProbeComesFromLoopback: bound to a non-loopback address of this
+// host, the server still sees the probe come from 127.0.0.1 (or ::1), the
+// one source a firewall in front of the port must let through.
+func TestProbeComesFromLoopback(t *testing.T) {
+	var local []net.IP
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatalf("interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			local = append(local, n.IP)
+		}
+	}
+	if len(local) == 0 {
+		t.Skip("this host has no non-loopback address to bind the server to")
+	}
+	for _, ip := range local {
+		cfg := testConfig()
+		cfg.Listen = net.JoinHostPort(ip.String(), "0")
+		s, _, _ := probeServer(t, cfg)
+		p := NewProbe(s, nil)
+		if err := p.Once(context.Background()); err != nil {
+			t.Fatalf("probe of %s: got %v, want nil", s.Addr(), err)
+		}
+		c, err := p.dial(context.Background(), "tcp", "")
+		if err != nil {
+			t.Fatalf("probe dial of %s: %v", s.Addr(), err)
+		}
+		got := c.LocalAddr().(*net.TCPAddr).IP
+		c.Close()
+		if !got.IsLoopback() || (got.To4() == nil) != (ip.To4() == nil) {
+			t.Errorf("probe of %s came from %s, want the loopback address of its family", s.Addr(), got)
+		}
+	}
+}
