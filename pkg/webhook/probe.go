@@ -21,10 +21,13 @@ const (
 	// ProbeInterval is how often the probe runs, and so how often an idle
 	// server's heartbeat is marked.
 	ProbeInterval = 5 * time.Second
-	// probeTimeout bounds one probe, connect to answer. At the connection
-	// cap the probe waits behind the queue like any client while spare
-	// connections are reclaimed (reclaimNew, 2 s).
-	probeTimeout = 4 * time.Second
+	// probeTimeout bounds one probe, connect to answer. An idle server
+	// answers in milliseconds; at the connection cap the probe queues in
+	// the kernel behind everyone else while the limiter reclaims spare
+	// connections (32 every 100 ms) and active requests end (within the
+	// 5 s read and 9 s write timeouts), and it is given the time to get
+	// through that a patient client would get.
+	probeTimeout = 15 * time.Second
 	// probePath is asked for instead of the webhook path: no route serves
 	// it, so the answer is echo's 404, which touches neither the
 	// notification metrics nor the rejection log.

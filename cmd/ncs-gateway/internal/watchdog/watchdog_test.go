@@ -291,3 +291,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestMaxSilences(t *testing.T) {
+	if got, want := PublisherMaxSilence(3*time.Second), 36*time.Second; got != want {
+		t.Errorf("PublisherMaxSilence(3s): got %s, want %s", got, want)
+	}
+	if got, want := SchedulerMaxSilence(ncsip.Config{}), 170*time.Second; got != want {
+		t.Errorf("SchedulerMaxSilence(defaults): got %s, want %s", got, want)
+	}
+}
