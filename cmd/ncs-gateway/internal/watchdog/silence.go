@@ -60,4 +60,6 @@ func PublisherMaxSilence(d time.Duration) time.Duration { return 30*time.Second 
 // each up to MaxFetchTime, then apply and persist: twice the fetch plus
 // 30 s (170 s with the defaults). A loop that marks while its refresh runs
 // needs only RefresherMaxSilence.
-func SchedulerMaxSilence(fetch ncsip.Config) time.Duration { return 2*MaxFetchTime(fetch) + 30*time.Second }
+func SchedulerMaxSilence(fetch ncsip.Config) time.Duration {
+	return 2*MaxFetchTime(fetch) + 30*time.Second
+}
