@@ -47,7 +47,11 @@ func (c Config) Validate() error {
 				pfx, MinStaticAllowBits4, MinStaticAllowBits6)
 		default:
 			if t, ok := translationOverlap(pfx); ok {
-				bad(key, "%s overlaps %s, %s", pfx, t.prefix, t.name)
+				if pfx.Masked() == t.prefix {
+					bad(key, "%s is %s", pfx, t.name)
+				} else {
+					bad(key, "%s overlaps %s, %s", pfx, t.prefix, t.name)
+				}
 			}
 		}
 	}
