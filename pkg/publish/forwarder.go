@@ -25,6 +25,9 @@ const (
 	// spoolProbeInterval is how often a spool whose last write failed is
 	// tried again while idle.
 	spoolProbeInterval = 2 * time.Second
+	// heartbeatEvery bounds every wait of the loop, so that it marks its
+	// heartbeat (LastBeat) at least this often, even when idle or backing off.
+	heartbeatEvery = time.Second
 )
 
 // Run forwards spooled messages to JetStream, oldest first, until ctx is
@@ -39,6 +42,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	logged := false             // a failure streak was logged
 	var drainingSince time.Time // zero unless the spool is being drained
 	for {
+		p.beat.Store(time.Now().UnixNano())
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -98,6 +102,17 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 }
 
+// LastBeat returns when the forwarder loop (Run) last showed it runs; zero
+// before Run starts. It marks at every pass and every few seconds while it
+// waits, NATS down or not: the heartbeat says the loop runs, not that NATS
+// is up.
+func (p *Publisher) LastBeat() time.Time {
+	if n := p.beat.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // probeSpool tries a write on a spool whose last write failed, so that
 // readiness comes back when the disk does, without waiting for traffic
 // that a load balancer no longer sends. It returns how long to stay idle.
@@ -113,19 +128,27 @@ func (p *Publisher) probeSpool(log *zap.Logger) time.Duration {
 	return idleRecheck
 }
 
-// sleep waits for d, a signal on a or b (nil blocks), or ctx; it reports
-// false when ctx is done.
+// sleep waits for d, a signal on a or b (nil blocks), or ctx, marking the
+// heartbeat every heartbeatEvery meanwhile; it reports false when ctx is
+// done.
 func (p *Publisher) sleep(ctx context.Context, t *time.Timer, d time.Duration, a, b chan struct{}) bool {
 	t.Reset(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-a:
-	case <-b:
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-beat.C:
+			p.beat.Store(time.Now().UnixNano())
+			continue
+		case <-t.C:
+		case <-a:
+		case <-b:
+		}
+		return true
 	}
-	return true
 }
 
 // backoff is the wait after the n-th consecutive failure, with jitter.

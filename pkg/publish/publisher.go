@@ -29,6 +29,7 @@ type Publisher struct {
 
 	wakeSpool chan struct{} // something was spooled
 	wakeConn  chan struct{} // NATS (re)connected
+	beat      atomic.Int64  // unix ns of the forwarder loop's last heartbeat (forwarder.go)
 
 	streamReady atomic.Bool // the stream is known to exist
 	failing     atomic.Bool // the last direct publish failed (for state-change logs)

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -124,6 +125,7 @@ type Refresher struct {
 	// never holds up Reconcile or Status.
 	refreshMu sync.Mutex
 	mu        sync.Mutex
+	beat      atomic.Int64 // unix ns of Run's last heartbeat (run.go)
 	loaded    bool
 	current   *State         // the NCS list in the kernel (nil: none yet)
 	applied   []netip.Prefix // what this process last put in the kernel

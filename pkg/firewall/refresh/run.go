@@ -85,7 +85,8 @@ func (r *Refresher) Status() Status {
 
 // Run reconciles every interval and, when the firewall is a Watcher, soon
 // after each change of the host's ruleset, until ctx ends. Errors are
-// logged here, the top of that loop.
+// logged here, the top of that loop. It marks its heartbeat (LastBeat)
+// every heartbeatEvery while it waits and after each pass.
 func (r *Refresher) Run(ctx context.Context, interval time.Duration) error {
 	kick := make(chan struct{}, 1)
 	watchDone := make(chan struct{})
@@ -109,10 +110,17 @@ func (r *Refresher) Run(ctx context.Context, interval time.Duration) error {
 	defer func() { <-watchDone }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// The heartbeat is marked by this loop, so a pass stuck in the kernel
+	// stops it; a refresh's fetch runs elsewhere and never holds it up.
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
 	for {
+		r.beat.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-beat.C:
+			continue
 		case <-t.C:
 		case <-kick:
 		}
@@ -120,4 +128,16 @@ func (r *Refresher) Run(ctx context.Context, interval time.Duration) error {
 			r.log.Error("reconcile allowlist", zap.Error(err))
 		}
 	}
+}
+
+// heartbeatEvery is how often Run marks its heartbeat while it waits.
+const heartbeatEvery = time.Second
+
+// LastBeat returns when the reconcile loop (Run) last showed it runs; zero
+// before Run starts.
+func (r *Refresher) LastBeat() time.Time {
+	if n := r.beat.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }

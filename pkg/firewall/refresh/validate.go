@@ -45,7 +45,18 @@ func (c Config) Validate() error {
 			pfx.Addr().Is6() && pfx.Bits() < MinStaticAllowBits6:
 			bad(key, "%s covers everyone or close to it and would turn the allowlist off: list the hosts that need the port (IPv4 /%d or longer, IPv6 /%d or longer)",
 				pfx, MinStaticAllowBits4, MinStaticAllowBits6)
+		default:
+			if t, ok := translationOverlap(pfx); ok {
+				if pfx.Masked() == t.prefix {
+					bad(key, "%s is %s", pfx, t.name)
+				} else {
+					bad(key, "%s overlaps %s, %s", pfx, t.prefix, t.name)
+				}
+			}
 		}
+	}
+	for _, msg := range staticAllowBreadth(c.StaticAllow) {
+		bad("firewall.static_allow", "%s", msg)
 	}
 	if c.RemoveGrace < 0 || c.RemoveGrace > MaxRemoveGrace {
 		bad("firewall.remove_grace", "%s is outside 0..%s", c.RemoveGrace, MaxRemoveGrace)
