@@ -195,3 +195,7 @@ func redactURL(u string) string {
 	}
 	return u
 }
+
+// Warnings lists what -check-config reports without refusing: settings
+// that work but give readers more than the operator may think.
+func (c EmbeddedConfig) Warnings() []string { return nil }
