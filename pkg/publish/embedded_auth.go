@@ -45,8 +45,9 @@ func (a *embeddedAuth) clientOptions() []nats.Option {
 // configureAuth sets the users, permissions and TLS of opts: the gateway
 // may do anything but only in-process; readers (declared users, and
 // anonymous clients where allowed) may only read the stream.
-// Anonymous clients read on a loopback listener, or where every client has
-// presented a certificate the CA signed; elsewhere there are none.
+// Anonymous clients, where cfg.Anonymous allows them, read on a loopback
+// listener, or where every client has presented a certificate the CA
+// signed; elsewhere there are none.
 func configureAuth(opts *server.Options, cfg EmbeddedConfig, gw *embeddedAuth) error {
 	reader := readerPermissions(cfg.Stream, cfg.SubjectPrefix)
 	opts.Nkeys = []*server.NkeyUser{{
@@ -60,7 +61,7 @@ func configureAuth(opts *server.Options, cfg EmbeddedConfig, gw *embeddedAuth) e
 		}
 		opts.Users = append(opts.Users, &server.User{Username: u.User, Password: u.Password, Permissions: reader})
 	}
-	if loopbackHost(opts.Host) || cfg.TLSCAFile != "" {
+	if cfg.Anonymous && (loopbackHost(opts.Host) || cfg.TLSCAFile != "") {
 		// The anonymous identity: an nkey nobody holds the seed of, so it
 		// can only be reached by connecting without credentials.
 		anon, err := newEmbeddedAuth()

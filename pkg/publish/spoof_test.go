@@ -105,7 +105,7 @@ func spoofMsg(round string, i int) Message {
 // reader answers every reply subject it sees, and no publish may end on
 // its answers.
 func TestSpoofedAcksIgnored(t *testing.T) {
-	g := startGatewayEmbedded(t, EmbeddedConfig{})
+	g := startGatewayEmbedded(t, EmbeddedConfig{Anonymous: true})
 	sp := startSpoofer(t, g.emb.ClientURL())
 
 	var sent []Message
@@ -165,7 +165,7 @@ func TestSpoofedAcksIgnored(t *testing.T) {
 // publishes: messages spooled while NATS did not take them are forwarded
 // while the attacker answers, and every one must leave the spool once.
 func TestSpoofedAcksIgnoredByForwarder(t *testing.T) {
-	g := startGatewayEmbedded(t, EmbeddedConfig{})
+	g := startGatewayEmbedded(t, EmbeddedConfig{Anonymous: true})
 	sp := startSpoofer(t, g.emb.ClientURL())
 	// A second publisher on the same spool cannot exist (bbolt locks it),
 	// so this one's forwarder is started by hand once the spool is full.
