@@ -14,6 +14,11 @@ import (
 // acknowledgements.
 const gatewayInboxPrefix = "_NCS_GATEWAY_INBOX"
 
+// ledgerConsumerName is the session ledger's durable consumer on the
+// stream (ledger.ConsumerName, which imports this package): readers may
+// not create, delete, pull from or acknowledge as it.
+const ledgerConsumerName = "NCS_GATEWAY_LEDGER"
+
 // embeddedAuth is the generated identity of the gateway on its embedded
 // server: an nkey pair made at start, held in memory only.
 type embeddedAuth struct {
