@@ -221,3 +221,44 @@ func logIgnored(t *testing.T, p *testPublisher) {
 		}
 	}
 }
+
+// TestJetStreamErrorWaitsForTimeout pins the cost of ignoring error JSON:
+// a publish JetStream itself refuses (here: over the stream's message size
+// limit) is no longer spooled at once, but when the publish timeout ends
+// it, counted as a timeout, its error counted as an ignored reply.
+func TestJetStreamErrorWaitsForTimeout(t *testing.T) {
+	srv := startNATS(t)
+	cfg := testConfig(srv.url(), t.TempDir())
+	cfg.PublishTimeout = MinPublishTimeout
+	p := newTestPublisher(t, cfg, false)
+	_, js := srv.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, DefaultStream)
+	if err != nil {
+		t.Fatalf("look up stream: %v", err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = 16
+	if _, err := js.UpdateStream(ctx, sc); err != nil {
+		t.Fatalf("limit message size: %v", err)
+	}
+	start := time.Now()
+	out, err := p.Publish(context.Background(), testMsg(1))
+	took := time.Since(start)
+	if err != nil || out != Spooled {
+		t.Fatalf("publish over the size limit: got %v, %v, want spooled, nil", out, err)
+	}
+	if took < cfg.PublishTimeout {
+		t.Errorf("publish refused by jetstream ended after %s, want no sooner than the publish timeout %s", took, cfg.PublishTimeout)
+	}
+	if got := p.metric(t, "ncs_gateway_nats_publish_failures_total", "reason", "timeout"); got != 1 {
+		t.Errorf("publish_failures_total{timeout}: got %v, want 1", got)
+	}
+	if got := p.metric(t, "ncs_gateway_nats_ignored_replies_total", "kind", "error"); got != 1 {
+		t.Errorf("ignored_replies_total{error}: got %v, want 1", got)
+	}
+	for _, k := range ignoredKinds {
+		p.metric(t, "ncs_gateway_nats_ignored_replies_total", "kind", k) // fails if absent
+	}
+}
