@@ -44,9 +44,13 @@ type ackResult uint8
 
 const (
 	ackStored       ackResult = iota + 1 // a positive acknowledgement for the gateway's stream
+	ackDuplicate                         // the same, for a Nats-Msg-Id the stream already held
 	ackNoResponders                      // the server's 503: no stream takes the subject
 	ackRejected                          // the stream's leader rejected a leader probe
 )
+
+// stored reports whether the stream holds the message.
+func (r ackResult) stored() bool { return r == ackStored || r == ackDuplicate }
 
 // Headers of the server's no-responders status, as nats.go parses it.
 const (
@@ -250,16 +254,18 @@ func (r *replies) classifyData(data []byte) (ackResult, string) {
 		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
 			n++
 		}
-		if n > 0 && rest[0] != '0' && n < len(rest) && (rest[n] == '}' || rest[n] == ',') &&
-			data[len(data)-1] == '}' && !bytes.Contains(rest, []byte(`"error"`)) {
+		// Only the plain {"stream":"<stream>","seq":N}: anything more
+		// (duplicate, domain, an error) is decoded.
+		if n > 0 && rest[0] != '0' && n == len(rest)-1 && rest[n] == '}' {
 			return ackStored, ""
 		}
 	}
 	var a struct {
-		Error  *jetstream.APIError `json:"error"`
-		Type   string              `json:"type"` // set on API answers, never on an acknowledgement
-		Stream string              `json:"stream"`
-		Seq    uint64              `json:"seq"`
+		Error     *jetstream.APIError `json:"error"`
+		Type      string              `json:"type"` // set on API answers, never on an acknowledgement
+		Stream    string              `json:"stream"`
+		Seq       uint64              `json:"seq"`
+		Duplicate bool                `json:"duplicate"`
 	}
 	if err := json.Unmarshal(data, &a); err != nil {
 		return 0, ignoredOther
@@ -269,6 +275,8 @@ func (r *replies) classifyData(data []byte) (ackResult, string) {
 		return ackRejected, ""
 	case a.Error != nil:
 		return 0, ignoredError
+	case a.Type == "" && a.Stream == r.stream && a.Seq > 0 && a.Duplicate:
+		return ackDuplicate, ""
 	case a.Type == "" && a.Stream == r.stream && a.Seq > 0:
 		return ackStored, ""
 	default:
@@ -288,5 +296,28 @@ func (p *Publisher) requestAck(ctx context.Context, msg *nats.Msg) error {
 		return jetstream.ErrNoStreamResponse
 	default:
 		return nil
+	}
+}
+
+// StoreDirect publishes m to the stream and waits for its acknowledgement
+// as Publish does, so that answers a reader provokes on the reply subject
+// are ignored, but without the spool: for messages whose writer retries on
+// its own, such as the session ledger's derived notifications. It reports
+// whether the stream already held m's Nats-Msg-Id. The wait is bounded by
+// ctx and the publish timeout.
+func (p *Publisher) StoreDirect(ctx context.Context, m Message) (duplicate bool, err error) {
+	if p.closing.Load() {
+		return false, fmt.Errorf("store %s: publisher closed: %w", m.Subject, ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	res, err := p.acks.request(ctx, natsMsg(m), false)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("store %s: %w", m.Subject, err)
+	case res == ackNoResponders:
+		return false, fmt.Errorf("store %s: %w", m.Subject, jetstream.ErrNoStreamResponse)
+	default:
+		return res == ackDuplicate, nil
 	}
 }

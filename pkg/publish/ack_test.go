@@ -26,7 +26,8 @@ func TestClassifyReply(t *testing.T) {
 		wantKind string
 	}{
 		{"stored", nats.Msg{Data: []byte(`{"stream":"AGORA_NCS","seq":12}`)}, ackStored, ""},
-		{"duplicate", nats.Msg{Data: []byte(`{"stream":"AGORA_NCS","seq":12,"duplicate":true}`)}, ackStored, ""},
+		{"duplicate", nats.Msg{Data: []byte(`{"stream":"AGORA_NCS","seq":12,"duplicate":true}`)}, ackDuplicate, ""},
+		{"duplicate, spaced", nats.Msg{Data: []byte(`{"stream":"AGORA_NCS","seq":12, "duplicate": true}`)}, ackDuplicate, ""},
 		{"domain", nats.Msg{Data: []byte(`{"stream":"AGORA_NCS","seq":3,"domain":"hub"}`)}, ackStored, ""},
 		{"member order", nats.Msg{Data: []byte(`{"seq":3,"stream":"AGORA_NCS"}`)}, ackStored, ""},
 		{"no responders", nats.Msg{Header: hdr("Status", "503", "Nats-Subject", "agora.ncs.3.31")}, ackNoResponders, ""},

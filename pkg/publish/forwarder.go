@@ -185,7 +185,7 @@ func (p *Publisher) forwardBatch(ctx context.Context, log *zap.Logger) error {
 	for i, c := range calls {
 		res, err := p.acks.wait(wctx, c)
 		switch {
-		case err == nil && res == ackStored:
+		case err == nil && res.stored():
 			acked = append(acked, msgs[sent[i]].key)
 		case err == nil:
 			ackErr = fmt.Errorf("acknowledge spooled message: %w", jetstream.ErrNoStreamResponse)

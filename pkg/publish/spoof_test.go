@@ -156,6 +156,18 @@ func TestSpoofedAcksIgnored(t *testing.T) {
 		}
 		return nil
 	})
+	// The ledger's derived messages go through the same inbox.
+	for i := range 50 {
+		m := spoofMsg("derived", i)
+		m.Subject = DefaultSubjectPrefix + ".session.completed"
+		for want := range 2 {
+			dup, err := g.pub.StoreDirect(context.Background(), m)
+			if err != nil || dup != (want == 1) {
+				t.Errorf("store %s, attempt %d: got duplicate %v, %v, want %v, nil", m.ID, want+1, dup, err, want == 1)
+			}
+		}
+		sent = append(sent, m)
+	}
 	checkStoredOnce(t, g.js, sent)
 	t.Logf("attacker answered %d reply subjects", sp.answered.Load())
 	logIgnored(t, g.pub)
