@@ -199,13 +199,9 @@ func (r *replies) handle(m *nats.Msg) {
 	w := r.waiting[id]
 	switch {
 	case w == nil:
-		// No one waits: a late answer, or one sent ahead of its token.
-		// Only a leader's rejection of a probe can be a reader's doing
-		// (never, as only writers get it); count nothing else.
+		// No one waits: JetStream's own answer after the publish timeout
+		// or a disconnect ended the publish. Not a reader's doing.
 		r.mu.Unlock()
-		if res == ackRejected {
-			r.ignored[ignoredError].Inc()
-		}
 		return
 	case res == ackRejected && !w.probe:
 		r.mu.Unlock()
