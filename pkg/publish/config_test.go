@@ -35,6 +35,24 @@ func TestValidate(t *testing.T) {
 		{"replicas", func(c *Config) { c.StreamReplicas = 7 }, []string{"nats.stream_replicas"}},
 		{"password without user", func(c *Config) { c.Password = "secret" }, []string{"nats.user"}},
 		{"cert without key", func(c *Config) { c.TLSCertFile = "/etc/cert.pem" }, []string{"nats.tls_cert_file"}},
+		{"remote url, user, no tls", func(c *Config) { c.URL, c.User, c.Password = "nats://nats.example.net:4222", "gw", "secret" },
+			[]string{`nats.url: "nats://nats.example.net:4222" is not on this host and credentials would cross the network in the clear`}},
+		{"remote url, token, no tls", func(c *Config) { c.URL, c.Token = "nats://10.0.0.5:4222", "secret" }, []string{"nats.url"}},
+		{"remote url, creds, no tls", func(c *Config) { c.URL, c.CredsFile = "nats://10.0.0.5:4222", "/etc/gw.creds" }, []string{"nats.url"}},
+		{"remote url, nkey, no tls", func(c *Config) { c.URL, c.NkeySeedFile = "nats://10.0.0.5:4222", "/etc/gw.nk" }, []string{"nats.url"}},
+		{"one remote url of two, no tls", func(c *Config) { c.URL, c.User, c.Password = "nats://127.0.0.1:4222,nats://b:4222", "gw", "secret" },
+			[]string{`nats.url: "nats://b:4222"`}},
+		{"remote url, user, tls scheme", func(c *Config) { c.URL, c.User, c.Password = "tls://nats.example.net:4222", "gw", "secret" }, nil},
+		{"remote url, user, tls ca", func(c *Config) {
+			c.URL, c.User, c.Password, c.TLSCAFile = "nats://nats.example.net:4222", "gw", "secret", "/etc/ca.pem"
+		}, nil},
+		{"remote url, client certificate", func(c *Config) {
+			c.URL, c.TLSCertFile, c.TLSKeyFile = "nats://nats.example.net:4222", "/etc/c.pem", "/etc/k.pem"
+		}, nil},
+		{"remote url, no credentials", func(c *Config) { c.URL = "nats://nats.example.net:4222" }, nil},
+		{"loopback url, user, no tls", func(c *Config) { c.URL, c.User, c.Password = "nats://127.0.0.1:4222", "gw", "secret" }, nil},
+		{"localhost url, token, no tls", func(c *Config) { c.URL, c.Token = "nats://localhost:4222", "secret" }, nil},
+		{"ipv6 loopback url, user, no tls", func(c *Config) { c.URL, c.User, c.Password = "nats://[::1]:4222", "gw", "secret" }, nil},
 		{"every problem at once", func(c *Config) {
 			c.URL, c.SpoolPath, c.SpoolMaxBytes = "nats://", "", -1
 		}, []string{"nats.url", "state_dir", "spool.max_bytes"}},

@@ -27,6 +27,17 @@ type EmbeddedConfig struct {
 	// (default 10s).
 	ReadyTimeout time.Duration
 
+	// Anonymous (nats.embedded_anonymous) lets clients without credentials
+	// read, as a declared user does, on a loopback listener or with a
+	// client certificate of TLSCAFile. Off, every client must name a user:
+	// the way to keep other local processes from reading, and from
+	// creating durable consumers up to the account's limit.
+	Anonymous bool
+	// LedgerBucket is the session ledger's KV bucket (ledger.bucket),
+	// which readers may read but not write; empty: ledger off, and readers
+	// get no KV permissions.
+	LedgerBucket string
+
 	// Users are the consumer users (nats.embedded_users), with read-only
 	// rights on Stream and "<SubjectPrefix>.>". On a listen address that is
 	// not loopback, they (or client certificates) are the only way in.

@@ -141,7 +141,7 @@ func TestEmbeddedRefusesAnonymousWrites(t *testing.T) {
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			t.Parallel() // each waits out its refused request
-			g := startGatewayEmbedded(t, EmbeddedConfig{})
+			g := startGatewayEmbedded(t, EmbeddedConfig{Anonymous: true})
 			_, js := anonymous(t, g.emb.ClientURL())
 			ctx, cancel := context.WithTimeout(context.Background(), attackTimeout)
 			defer cancel()
@@ -177,7 +177,7 @@ func unchangedCount(want uint64) func(jetstream.StreamConfig, uint64) error {
 // gateway's acknowledgements could learn its reply subjects and race
 // JetStream with a forged acknowledgement.
 func TestEmbeddedHidesGatewayReplies(t *testing.T) {
-	g := startGatewayEmbedded(t, EmbeddedConfig{})
+	g := startGatewayEmbedded(t, EmbeddedConfig{Anonymous: true})
 	nc, _ := anonymous(t, g.emb.ClientURL())
 	sub, err := nc.SubscribeSync("_INBOX.>")
 	if err != nil {

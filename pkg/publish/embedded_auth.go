@@ -14,6 +14,11 @@ import (
 // acknowledgements.
 const gatewayInboxPrefix = "_NCS_GATEWAY_INBOX"
 
+// ledgerConsumerName is the session ledger's durable consumer on the
+// stream (ledger.ConsumerName, which imports this package): readers may
+// not create, delete, pull from or acknowledge as it.
+const ledgerConsumerName = "NCS_GATEWAY_LEDGER"
+
 // embeddedAuth is the generated identity of the gateway on its embedded
 // server: an nkey pair made at start, held in memory only.
 type embeddedAuth struct {
@@ -45,10 +50,11 @@ func (a *embeddedAuth) clientOptions() []nats.Option {
 // configureAuth sets the users, permissions and TLS of opts: the gateway
 // may do anything but only in-process; readers (declared users, and
 // anonymous clients where allowed) may only read the stream.
-// Anonymous clients read on a loopback listener, or where every client has
-// presented a certificate the CA signed; elsewhere there are none.
+// Anonymous clients, where cfg.Anonymous allows them, read on a loopback
+// listener, or where every client has presented a certificate the CA
+// signed; elsewhere there are none.
 func configureAuth(opts *server.Options, cfg EmbeddedConfig, gw *embeddedAuth) error {
-	reader := readerPermissions(cfg.Stream, cfg.SubjectPrefix)
+	reader := readerPermissions(cfg.Stream, cfg.SubjectPrefix, cfg.LedgerBucket)
 	opts.Nkeys = []*server.NkeyUser{{
 		Nkey:                   gw.pub,
 		AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}},
@@ -60,7 +66,7 @@ func configureAuth(opts *server.Options, cfg EmbeddedConfig, gw *embeddedAuth) e
 		}
 		opts.Users = append(opts.Users, &server.User{Username: u.User, Password: u.Password, Permissions: reader})
 	}
-	if loopbackHost(opts.Host) || cfg.TLSCAFile != "" {
+	if cfg.Anonymous && (loopbackHost(opts.Host) || cfg.TLSCAFile != "") {
 		// The anonymous identity: an nkey nobody holds the seed of, so it
 		// can only be reached by connecting without credentials.
 		anon, err := newEmbeddedAuth()
@@ -90,38 +96,81 @@ func configureAuth(opts *server.Options, cfg EmbeddedConfig, gw *embeddedAuth) e
 // readerPermissions allow what a consumer of the stream needs, in NATS's
 // own terms (the JetStream API subjects, NATS's "JetStream API
 // permissions"), and nothing else: no publish under the prefix, no stream
-// management, no message deletion.
-func readerPermissions(stream, prefix string) *server.Permissions {
+// management, no message deletion. With a ledger bucket, readers also read
+// the bucket as `nats kv get/watch/ls` do. The deny lists, which win over
+// the allow lists, keep readers off the ledger's consumer and off the KV
+// subjects, where they would see the gateway's reply subjects.
+func readerPermissions(stream, prefix, bucket string) *server.Permissions {
 	api := func(format string) string { return fmt.Sprintf(format, stream) }
+	pub := []string{
+		"$JS.API.INFO",
+		"$JS.API.STREAM.NAMES",
+		"$JS.API.STREAM.LIST",
+		api("$JS.API.STREAM.INFO.%s"),
+		api("$JS.API.STREAM.MSG.GET.%s"),
+		api("$JS.API.DIRECT.GET.%s"),
+		api("$JS.API.DIRECT.GET.%s.>"),
+		// Consumers: named in the subject, with an optional filter
+		// (CREATE.<stream>.<name>.<filter>, what nats.go and natscli
+		// send to nats-server 2.9 and later), and the legacy durable
+		// form; their info, lists, pulls, deletion (natscli's pager and
+		// nats.go's ordered consumer delete their own). Not the legacy
+		// CREATE.<stream>, whose consumer is named in the body, where
+		// no permission can see it: with it, a reader replaced the
+		// ledger's durable consumer by one of its own.
+		api("$JS.API.CONSUMER.CREATE.%s.>"),
+		api("$JS.API.CONSUMER.DURABLE.CREATE.%s.*"),
+		api("$JS.API.CONSUMER.INFO.%s.*"),
+		api("$JS.API.CONSUMER.NAMES.%s"),
+		api("$JS.API.CONSUMER.LIST.%s"),
+		api("$JS.API.CONSUMER.MSG.NEXT.%s.*"),
+		api("$JS.API.CONSUMER.DELETE.%s.*"),
+		// Acknowledgements and push consumers' flow control replies.
+		api("$JS.ACK.%s.>"),
+		api("$JS.FC.%s.>"),
+	}
+	// The ledger's consumer is the gateway's: a reader that created it
+	// first, deleted it, pulled from it or acknowledged as it would make
+	// the ledger skip or stall. Its info stays readable (its lag).
+	lc := func(format string) string { return fmt.Sprintf(format, stream, ledgerConsumerName) }
+	denyPub := []string{
+		lc("$JS.API.CONSUMER.CREATE.%s.%s"),
+		lc("$JS.API.CONSUMER.CREATE.%s.%s.>"),
+		lc("$JS.API.CONSUMER.DURABLE.CREATE.%s.%s"),
+		lc("$JS.API.CONSUMER.DELETE.%s.%s"),
+		lc("$JS.API.CONSUMER.MSG.NEXT.%s.%s"),
+		lc("$JS.ACK.%s.%s.>"),
+		lc("$JS.FC.%s.%s.>"),
+		"$KV.>", // nobody but the gateway writes a bucket
+	}
+	if bucket != "" {
+		// Read-only: stream info, direct and plain gets (kv get),
+		// ordered consumers with their flow control (kv watch, kv ls of
+		// keys), which delete themselves; no acknowledgements (ordered
+		// consumers take none), purge, delete or update.
+		kv := func(format string) string { return fmt.Sprintf(format, "KV_"+bucket) }
+		pub = append(pub,
+			kv("$JS.API.STREAM.INFO.%s"),
+			kv("$JS.API.STREAM.MSG.GET.%s"),
+			kv("$JS.API.DIRECT.GET.%s"),
+			kv("$JS.API.DIRECT.GET.%s.>"),
+			kv("$JS.API.CONSUMER.CREATE.%s.>"),
+			kv("$JS.API.CONSUMER.INFO.%s.*"),
+			kv("$JS.API.CONSUMER.MSG.NEXT.%s.*"),
+			kv("$JS.API.CONSUMER.DELETE.%s.*"),
+			kv("$JS.FC.%s.>"),
+		)
+	}
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{
-			"$JS.API.INFO",
-			"$JS.API.STREAM.NAMES",
-			"$JS.API.STREAM.LIST",
-			api("$JS.API.STREAM.INFO.%s"),
-			api("$JS.API.STREAM.MSG.GET.%s"),
-			api("$JS.API.DIRECT.GET.%s"),
-			api("$JS.API.DIRECT.GET.%s.>"),
-			// Consumers: ephemeral (CREATE.<stream>), named with an
-			// optional filter (CREATE.<stream>.<name>.<filter>) and the
-			// legacy durable form; their info, lists, pulls, deletion
-			// (natscli's pager and nats.go's ordered consumer delete
-			// their own).
-			api("$JS.API.CONSUMER.CREATE.%s"),
-			api("$JS.API.CONSUMER.CREATE.%s.>"),
-			api("$JS.API.CONSUMER.DURABLE.CREATE.%s.*"),
-			api("$JS.API.CONSUMER.INFO.%s.*"),
-			api("$JS.API.CONSUMER.NAMES.%s"),
-			api("$JS.API.CONSUMER.LIST.%s"),
-			api("$JS.API.CONSUMER.MSG.NEXT.%s.*"),
-			api("$JS.API.CONSUMER.DELETE.%s.*"),
-			// Acknowledgements and push consumers' flow control replies.
-			api("$JS.ACK.%s.>"),
-			api("$JS.FC.%s.>"),
-		}},
-		Subscribe: &server.SubjectPermission{Allow: []string{
-			prefix + ".>",
-			"_INBOX.>", // API replies and delivered messages
-		}},
+		Publish: &server.SubjectPermission{Allow: pub, Deny: denyPub},
+		Subscribe: &server.SubjectPermission{
+			Allow: []string{
+				prefix + ".>",
+				"_INBOX.>", // API replies and delivered messages
+			},
+			// Not in the allow list either; said twice because a
+			// reader there would see the gateway's KV reply subjects.
+			Deny: []string{"$KV.>"},
+		},
 	}
 }

@@ -188,7 +188,7 @@ func checkReads(t *testing.T, g *gatewayEmbedded, nc *nats.Conn) {
 // TestEmbeddedAnonymousReads: with no credentials, a local process can do
 // every read the quickstart shows.
 func TestEmbeddedAnonymousReads(t *testing.T) {
-	g := startGatewayEmbedded(t, EmbeddedConfig{})
+	g := startGatewayEmbedded(t, EmbeddedConfig{Anonymous: true})
 	nc, _ := anonymous(t, g.emb.ClientURL())
 	checkReads(t, g, nc)
 }

@@ -16,7 +16,7 @@ import (
 
 func TestEmbeddedServesPublisherAndTCPClients(t *testing.T) {
 	dir := t.TempDir()
-	emb, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:0", StoreDir: dir}, zap.NewNop())
+	emb, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:0", StoreDir: dir, Anonymous: true}, zap.NewNop())
 	if err != nil {
 		t.Fatalf("start embedded: %v", err)
 	}

@@ -72,13 +72,21 @@ func TestEmbeddedUsers(t *testing.T) {
 		t.Fatalf("create nkey: %v", err)
 	}
 	upub, _ := ukp.PublicKey()
+	// Not loopback: no anonymous access even when asked for, and TLS, as
+	// passwords must not cross the network in the clear.
+	dir := t.TempDir()
+	ca := newTestCA(t, "ncs test ca")
+	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.der)
+	certFile, keyFile := ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
 	g := startGatewayEmbedded(t, EmbeddedConfig{
-		Listen: "0.0.0.0:0", // not loopback: no anonymous access
+		Listen:    "0.0.0.0:0",
+		Anonymous: true,
 		Users: []EmbeddedUser{
 			{User: "alice", Password: "plain-secret"},
 			{User: "bob", Password: string(hash)},
 			{NKey: upub},
 		},
+		TLSCertFile: certFile, TLSKeyFile: keyFile,
 	})
 
 	clients := []struct {
@@ -95,7 +103,8 @@ func TestEmbeddedUsers(t *testing.T) {
 	}
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
-			nc, err := nats.Connect(g.localURL(), append([]nats.Option{nats.Timeout(5 * time.Second), quietErrors}, c.opts...)...)
+			nc, err := nats.Connect(strings.Replace(g.localURL(), "nats://", "tls://", 1),
+				append([]nats.Option{nats.Timeout(5 * time.Second), quietErrors, nats.RootCAs(caFile)}, c.opts...)...)
 			if !c.ok {
 				if err == nil {
 					nc.Close()
@@ -123,8 +132,9 @@ func TestEmbeddedRefusesOpenListener(t *testing.T) {
 	}
 }
 
-// TestEmbeddedClientCertificates: with a CA, a client with a certificate it
-// signed reads without other credentials, and nobody else gets in.
+// TestEmbeddedClientCertificates: with a CA and anonymous access on, a
+// client with a certificate it signed reads without other credentials, and
+// nobody else gets in.
 func TestEmbeddedClientCertificates(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t, "ncs test ca")
@@ -136,6 +146,7 @@ func TestEmbeddedClientCertificates(t *testing.T) {
 
 	g := startGatewayEmbedded(t, EmbeddedConfig{
 		Listen:      "0.0.0.0:0",
+		Anonymous:   true, // the certificate is the credential
 		TLSCertFile: certFile, TLSKeyFile: keyFile, TLSCAFile: caFile,
 	})
 	connect := func(opts ...nats.Option) (*nats.Conn, error) {

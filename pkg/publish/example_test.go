@@ -30,6 +30,7 @@ func Example() {
 		Listen:       publish.DefaultEmbeddedListen,
 		StoreDir:     stateDir,
 		SyncInterval: syncInterval,
+		Anonymous:    true, // nats.embedded_anonymous: local processes read without a user
 	}, log.Named("nats"))
 	if err != nil {
 		fmt.Println(err)

@@ -174,14 +174,19 @@ func (p *Publisher) forwardBatch(ctx context.Context, log *zap.Logger) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	// Each message is published with a reply subject of the publishes'
+	// own inbox and judged as a direct publish is (ack.go), all within one
+	// publish timeout: a reader's answers end none of them.
+	wctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
 	var (
-		futures = make([]jetstream.PubAckFuture, 0, len(msgs))
-		sent    = make([]int, 0, len(msgs)) // index in msgs of each future
-		dead    [][]byte
-		pubErr  error
+		calls  = make([]ackCall, 0, len(msgs))
+		sent   = make([]int, 0, len(msgs)) // index in msgs of each call
+		dead   [][]byte
+		pubErr error
 	)
 	for i, sm := range msgs {
-		f, err := p.fwd.PublishMsgAsync(natsMsg(sm.rec.Msg))
+		c, err := p.acks.send(natsMsg(sm.rec.Msg), false)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			// The server will never take it: set it aside rather than
 			// retry it forever.
@@ -195,21 +200,22 @@ func (p *Publisher) forwardBatch(ctx context.Context, log *zap.Logger) error {
 			pubErr = fmt.Errorf("publish spooled message: %w", err)
 			break
 		}
-		futures = append(futures, f)
+		calls = append(calls, c)
 		sent = append(sent, i)
 	}
-	acked := make([]uint64, 0, len(futures))
+	acked := make([]uint64, 0, len(calls))
 	var ackErr error
-wait:
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
+	for i, c := range calls {
+		res, err := p.acks.wait(wctx, c)
+		switch {
+		case err == nil && res.stored():
 			acked = append(acked, msgs[sent[i]].key)
-		case err := <-f.Err():
-			ackErr = fmt.Errorf("acknowledge spooled message: %w", err)
-		case <-ctx.Done():
+		case err == nil:
+			ackErr = fmt.Errorf("acknowledge spooled message: %w", jetstream.ErrNoStreamResponse)
+		case ctx.Err() != nil:
 			// Unacknowledged messages stay spooled for the next start.
-			break wait
+		default:
+			ackErr = fmt.Errorf("acknowledge spooled message: %w", errPublishTimeout)
 		}
 	}
 	if err := p.spool.remove(acked); err != nil {
@@ -221,7 +227,7 @@ wait:
 			return err
 		}
 	}
-	failed := len(futures) - len(acked)
+	failed := len(calls) - len(acked)
 	if pubErr != nil {
 		failed++
 	}

@@ -175,8 +175,11 @@ func (p *Publisher) probeLeader() {
 		Subject: p.cfg.SubjectPrefix + ".ncs-gateway-probe",
 		Header:  nats.Header{jetstream.ExpectedStreamHeader: []string{probeExpectStream}},
 	}
-	_, err := p.nc.RequestMsg(msg, probeTimeout)
-	if errors.Is(err, nats.ErrNoResponders) {
+	// Through the publishes' own inbox: a reader's answer to the probe,
+	// which it sees, must not pass for the leader's.
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	if res, err := p.acks.request(ctx, msg, true); err == nil && res == ackNoResponders {
 		p.inflight.end(errLeaderLost)
 	}
 }

@@ -33,6 +33,7 @@ type metrics struct {
 	forwarded       prometheus.Counter
 	forwardFailures prometheus.Counter
 	rejected        map[string]prometheus.Counter
+	ignored         map[string]prometheus.Counter // answers on the publish inbox that end nothing (ack.go)
 }
 
 // newMetrics creates the collectors and registers them with reg (nil: not
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer, s *spool) *metrics {
 		Name: "ncs_gateway_spool_rejected_total",
 		Help: "Messages neither JetStream nor the spool could take, by reason (full, write_error); the webhook answered 503.",
 	}, []string{"reason"})
+	ignored := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "ncs_gateway_nats_ignored_replies_total",
+		Help: "Answers on the gateway's publish inbox that were not JetStream's acknowledgement and were ignored, by kind (error: API error JSON; message: a stored message; status: a status other than no responders; other). A reader who sees the notifications' reply subjects can make the server send them; a real JetStream error counts here too, and its publish then ends at the publish timeout.",
+	}, []string{"kind"})
 	m := &metrics{
 		published: f.NewCounter(prometheus.CounterOpts{
 			Name: "ncs_gateway_nats_published_total",
@@ -83,12 +88,16 @@ func newMetrics(reg prometheus.Registerer, s *spool) *metrics {
 			Help: "Spooled messages whose republish failed; they stay spooled and are retried.",
 		}),
 		rejected: map[string]prometheus.Counter{},
+		ignored:  map[string]prometheus.Counter{},
 	}
 	for _, r := range []string{reasonTimeout, reasonDisconnected, reasonNoStream, reasonError, reasonHeld} {
 		m.failures[r] = failures.WithLabelValues(r)
 	}
 	for _, r := range []string{rejectFull, rejectWriteError} {
 		m.rejected[r] = rejected.WithLabelValues(r)
+	}
+	for _, k := range ignoredKinds {
+		m.ignored[k] = ignored.WithLabelValues(k)
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ncs_gateway_spool_depth",

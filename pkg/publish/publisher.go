@@ -23,8 +23,8 @@ type Publisher struct {
 	m         *metrics
 	spool     *spool
 	nc        *nats.Conn
-	js        jetstream.JetStream // direct publishes and stream management
-	fwd       jetstream.JetStream // the forwarder's asynchronous publishes
+	js        jetstream.JetStream // stream management
+	acks      *replies            // the publishes' own inbox (ack.go)
 	serverURL string              // configured servers, credentials removed
 
 	wakeSpool chan struct{} // something was spooled
@@ -80,13 +80,15 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Publisher, er
 		return nil, err
 	}
 	p.nc = nc
-	if p.js, err = jetstream.New(nc); err == nil {
-		p.fwd, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	if p.js, err = jetstream.New(nc); err != nil {
+		err = fmt.Errorf("create jetstream context: %w", err)
+	} else {
+		p.acks, err = newReplies(nc, cfg.Stream, p.m.ignored)
 	}
 	if err != nil {
 		nc.Close()
 		_ = sp.close()
-		return nil, fmt.Errorf("create jetstream context: %w", err)
+		return nil, err
 	}
 	st := sp.stats()
 	log.Info("publisher started",

@@ -48,6 +48,9 @@ func (c Config) Validate() error {
 				bad("nats.url", "%q is not a URL like nats://host:4222", redactURL(u))
 			case pu.User != nil:
 				bad("nats.url", "must not carry credentials: use nats.user with NCS_GATEWAY_NATS_PASSWORD, creds_file or nkey_seed_file")
+			case c.hasCredentials() && !c.usesTLS(pu) && !loopbackHost(pu.Hostname()):
+				bad("nats.url", "%q is not on this host and credentials would cross the network in the clear: "+
+					"use tls:// or set nats.tls_ca_file (or a client certificate)", u)
 			}
 		}
 	}
@@ -132,6 +135,11 @@ func (c EmbeddedConfig) Validate() error {
 		bad("nats.embedded_listen", "%q is reachable from other hosts and lets anyone read every notification: "+
 			"set nats.embedded_users or nats.embedded_tls_ca_file, or listen on 127.0.0.1", c.Listen)
 	}
+	if err == nil && !loopbackHost(host) && c.TLSCertFile == "" && c.hasPasswordUsers() {
+		bad("nats.embedded_listen", "%q is reachable from other hosts and nats.embedded_users has passwords: "+
+			"they and every notification would cross the network in the clear; set nats.embedded_tls_cert_file "+
+			"and nats.embedded_tls_key_file, or listen on 127.0.0.1", c.Listen)
+	}
 	if c.Stream != "" {
 		errs = append(errs, validateStream(c.Stream))
 	}
@@ -189,4 +197,57 @@ func redactURL(u string) string {
 		return "xxxxx" + u[i:]
 	}
 	return u
+}
+
+// hasCredentials reports whether the gateway authenticates to nats.url.
+func (c Config) hasCredentials() bool {
+	return c.User != "" || c.Password != "" || c.Token != "" || c.CredsFile != "" || c.NkeySeedFile != ""
+}
+
+// usesTLS reports whether the connection to u is TLS: a tls:// URL, or a
+// CA or client certificate configured, which makes nats.go require TLS.
+func (c Config) usesTLS(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, "tls") || c.TLSCAFile != "" || c.TLSCertFile != ""
+}
+
+// hasPasswordUsers reports whether a declared reader logs in with a password.
+func (c EmbeddedConfig) hasPasswordUsers() bool {
+	for _, u := range c.Users {
+		if u.NKey == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Warnings lists what -check-config reports without refusing: settings
+// that work but give readers more than the operator may mean. Each starts
+// with the operator's key; none carries a secret.
+func (c EmbeddedConfig) Warnings() []string {
+	host, _, err := net.SplitHostPort(c.Listen)
+	remote := err == nil && !loopbackHost(host)
+	var out []string
+	if c.Anonymous && remote {
+		how := "anonymous clients are refused there anyway (no client CA)"
+		if c.TLSCAFile != "" {
+			how = "any client with a certificate of nats.embedded_tls_ca_file reads without a user, " +
+				"and can create durable consumers up to the account's limit"
+		}
+		out = append(out, fmt.Sprintf("nats.embedded_anonymous: on with nats.embedded_listen %q, which other hosts reach: "+
+			"%s; set embedded_anonymous: false", c.Listen, how))
+	}
+	if c.Anonymous && len(c.Users) > 0 && (!remote || c.TLSCAFile != "") {
+		out = append(out, "nats.embedded_anonymous: on while nats.embedded_users are declared: clients without "+
+			"a user read every notification all the same, and can create durable consumers up to the account's "+
+			"limit that survive restarts and lock real consumers out; set embedded_anonymous: false")
+	}
+	if !c.Anonymous && len(c.Users) == 0 {
+		out = append(out, "nats.embedded_anonymous: off and no nats.embedded_users: no client can read the stream "+
+			"(the gateway still stores notifications)")
+	}
+	if remote && c.TLSCertFile == "" && len(c.Users) > 0 && !c.hasPasswordUsers() {
+		out = append(out, fmt.Sprintf("nats.embedded_listen: %q without TLS: nkey users log in safely, but every "+
+			"notification crosses the network in the clear; set nats.embedded_tls_cert_file", c.Listen))
+	}
+	return out
 }

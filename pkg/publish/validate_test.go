@@ -26,9 +26,29 @@ func TestEmbeddedConfigValidate(t *testing.T) {
 		{"all interfaces, anonymous", func(c *EmbeddedConfig) { c.Listen = "0.0.0.0:4222" },
 			[]string{`nats.embedded_listen: "0.0.0.0:4222" is reachable from other hosts`}},
 		{"empty host, anonymous", func(c *EmbeddedConfig) { c.Listen = ":4222" }, []string{"nats.embedded_listen"}},
-		{"all interfaces with users", func(c *EmbeddedConfig) {
+		{"all interfaces with password users, tls", func(c *EmbeddedConfig) {
 			c.Listen = "0.0.0.0:4222"
 			c.Users = []EmbeddedUser{{User: "reader", Password: "pw"}, {NKey: testNKey}}
+			c.TLSCertFile, c.TLSKeyFile = "c.pem", "k.pem"
+		}, nil},
+		{"all interfaces with password users, no tls", func(c *EmbeddedConfig) {
+			c.Listen = "0.0.0.0:4222"
+			c.Users = []EmbeddedUser{{User: "reader", Password: "pw"}, {NKey: testNKey}}
+		}, []string{`nats.embedded_listen: "0.0.0.0:4222" is reachable from other hosts and nats.embedded_users has passwords`, "embedded_tls_cert_file"}},
+		{"private address with a password user, no tls", func(c *EmbeddedConfig) {
+			c.Listen = "10.1.2.3:4222"
+			c.Users = []EmbeddedUser{{User: "reader", Password: "pw"}}
+		}, []string{"nats.embedded_listen"}},
+		{"empty host with a password user, no tls", func(c *EmbeddedConfig) {
+			c.Listen = ":4222"
+			c.Users = []EmbeddedUser{{User: "reader", Password: "pw"}}
+		}, []string{"nats.embedded_listen"}},
+		{"all interfaces with nkey users, no tls", func(c *EmbeddedConfig) {
+			c.Listen = "0.0.0.0:4222"
+			c.Users = []EmbeddedUser{{NKey: testNKey}}
+		}, nil},
+		{"loopback with a password user, no tls", func(c *EmbeddedConfig) {
+			c.Users = []EmbeddedUser{{User: "reader", Password: "pw"}}
 		}, nil},
 		{"all interfaces with client certificates", func(c *EmbeddedConfig) {
 			c.Listen = "0.0.0.0:4222"
