@@ -76,7 +76,10 @@ func TestCheckConfigTable(t *testing.T) {
 		{"embedded nats open to the network", `nats: {embedded_listen: "0.0.0.0:4222"}`,
 			`nats.embedded_listen: "0.0.0.0:4222" is reachable from other hosts and lets anyone read every notification`},
 		{"embedded nats on all interfaces", `nats: {embedded_listen: ":4222"}`, `nats.embedded_listen: ":4222" is reachable`},
-		{"embedded nats open with a user", `nats: {embedded_listen: "0.0.0.0:0", embedded_users: [{user: reader, password_file: "%PWFILE%"}]}`, ""},
+		// Passwords off loopback need TLS (issue 14): they, and every
+		// notification, would cross the network in the clear.
+		{"embedded nats open with a password user and no tls", `nats: {embedded_listen: "0.0.0.0:0", embedded_users: [{user: reader, password_file: "%PWFILE%"}]}`,
+			`nats.embedded_listen: "0.0.0.0:0" is reachable from other hosts and nats.embedded_users has passwords`},
 		{"embedded nats open with an nkey", `nats: {embedded_listen: "0.0.0.0:0", embedded_users: [{nkey: ` + testUserNKey + `}]}`, ""},
 		{"embedded user with an inline password", `nats: {embedded_users: [{user: reader, password: hunter2}]}`,
 			"nats.embedded_users[0].password: unknown key"},

@@ -74,6 +74,7 @@ func (cfg Config) EmbeddedServer(s Secrets) publish.EmbeddedConfig {
 		TLSCAFile:     cfg.NATS.EmbeddedTLSCAFile,
 		Stream:        cfg.NATS.Stream,
 		SubjectPrefix: cfg.NATS.SubjectPrefix,
+		Anonymous:     cfg.NATS.EmbeddedAnonymous,
 	}
 }
 

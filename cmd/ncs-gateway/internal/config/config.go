@@ -98,6 +98,10 @@ type NATSConfig struct {
 	EmbeddedTLSCertFile string               `yaml:"embedded_tls_cert_file"`
 	EmbeddedTLSKeyFile  string               `yaml:"embedded_tls_key_file"`
 	EmbeddedTLSCAFile   string               `yaml:"embedded_tls_ca_file"`
+	// EmbeddedAnonymous lets clients without credentials read the embedded
+	// server on a loopback listener (the quickstart's nats CLI); off, every
+	// client must name a declared user.
+	EmbeddedAnonymous bool `yaml:"embedded_anonymous"`
 }
 
 // EmbeddedUserConfig is one read-only consumer of the embedded server: a
@@ -166,6 +170,7 @@ func Default() Config {
 			StreamReplicas:       publish.DefaultStreamReplicas,
 			PublishTimeout:       publish.DefaultPublishTimeout,
 			EmbeddedUsers:        []EmbeddedUserConfig{},
+			EmbeddedAnonymous:    true,
 		},
 		Spool: SpoolConfig{MaxBytes: publish.DefaultSpoolMaxBytes},
 		NCS: NCSConfig{

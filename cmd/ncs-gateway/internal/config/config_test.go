@@ -43,7 +43,11 @@ func TestShippedProductionConfigIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The package ships with anonymous readers off and one reader user
+	// whose password the package's postinst writes.
 	want := Default()
+	want.NATS.EmbeddedAnonymous = false
+	want.NATS.EmbeddedUsers = []EmbeddedUserConfig{{User: "reader", PasswordFile: "/etc/ncs-gateway/nats-reader-password"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("configs/ncs-gateway.yaml drifted from the defaults:\ngot  %+v\nwant %+v", cfg, want)
 	}

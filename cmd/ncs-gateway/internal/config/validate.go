@@ -160,6 +160,9 @@ func (cfg Config) Warnings() []string {
 	if cfg.NATS.URL != "" && (len(cfg.NATS.EmbeddedUsers) > 0 || cfg.NATS.EmbeddedTLSCertFile != "" || cfg.NATS.EmbeddedTLSCAFile != "") {
 		out = append(out, "nats.embedded_users, nats.embedded_tls_*: ignored, nats.url is set and no embedded server runs")
 	}
+	if cfg.NATS.URL == "" {
+		out = append(out, cfg.EmbeddedServer(Secrets{}).Warnings()...)
+	}
 	secretFiles := []struct{ key, path string }{
 		{"webhook.secrets_file", cfg.Webhook.SecretsFile},
 		{"webhook.tls_key_file", cfg.Webhook.TLSKeyFile},
