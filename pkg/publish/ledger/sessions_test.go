@@ -18,6 +18,7 @@ type note struct {
 // testSession is a session's notifications in the order Agora meant them.
 type testSession struct {
 	kind  string
+	base  int64 // unix ms of the first notification
 	sid   string
 	cname string
 	notes []note
@@ -29,7 +30,7 @@ func (s testSession) body(i int, noticeID string, notifyMs int64) []byte {
 	n := s.notes[i]
 	payload := map[string]any{
 		"cname": s.cname, "uid": n.uid, "sid": s.sid,
-		"sequence": i, "sendts": int64(1700000000000) + int64(i)*1000,
+		"sequence": i, "sendts": s.base + int64(i)*1000,
 		"serviceType": n.serviceType, "details": n.details,
 	}
 	b := map[string]any{"eventType": n.eventType, "payload": payload}
@@ -56,12 +57,12 @@ func (s testSession) deliveries(rng *rand.Rand) [][]byte {
 	var out [][]byte
 	for i := range s.notes {
 		id := fmt.Sprintf("%s-%d", s.sid, i)
-		out = append(out, s.body(i, id, 1700000000500+int64(i)*1000))
+		out = append(out, s.body(i, id, s.base+500+int64(i)*1000))
 		for r := rng.IntN(3); r > 0; r-- {
-			out = append(out, s.body(i, id, 1700000000500+int64(i)*1000+int64(rng.IntN(100000))))
+			out = append(out, s.body(i, id, s.base+500+int64(i)*1000+int64(rng.IntN(100000))))
 		}
 		if rng.IntN(2) == 0 {
-			out = append(out, s.body(i, id+"-copy", 1700000000600+int64(i)*1000))
+			out = append(out, s.body(i, id+"-copy", s.base+600+int64(i)*1000))
 		}
 	}
 	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
@@ -78,8 +79,13 @@ func files(names ...string) []any {
 
 // testSessions are one session of every kind the ledger must get right.
 func testSessions(tag string) []testSession {
+	return testSessionsAt(tag, 1700000000000)
+}
+
+// testSessionsAt are testSessions whose first notification is at base.
+func testSessionsAt(tag string, base int64) []testSession {
 	sid := func(k string) string { return "sid" + tag + k }
-	return []testSession{
+	ss := []testSession{
 		{kind: "composite", sid: sid("composite"), cname: "room1", notes: []note{
 			{40, 1, "100", map[string]any{"msgName": "recorder_started", "status": 0}, false},
 			{30, 2, "100", map[string]any{"msgName": "uploader_started", "status": 0}, false},
@@ -124,4 +130,8 @@ func testSessions(tag string) []testSession {
 			{11, 0, "500", map[string]any{"msgName": "session_exit", "exitStatus": 1}, false},
 		}},
 	}
+	for i := range ss {
+		ss[i].base = base
+	}
+	return ss
 }
