@@ -277,3 +277,5 @@ func record(js jetstream.JetStream, sid string) (*Record, []byte, error) {
 	r, err := UnmarshalRecord(e.Value())
 	return r, e.Value(), err
 }
+
+func zapKind(kind string) zap.Field { return zap.String("kind", kind) }
