@@ -181,18 +181,28 @@ func (r *runner) process(ctx context.Context, msgs []jetstream.Msg) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			l.markBeat()
+			var applied, dups, noStart int
 			err := r.update(ctx, g.key, g.sid, func(rec *Record) {
+				applied, dups, noStart = 0, 0, 0 // counted for the attempt that is stored
 				for _, e := range g.events {
 					if e.Type == "31" && rec.Events["40"] == 0 && rec.Events["70"] == 0 && !slices.Contains(rec.Seen, e.Identity) {
-						l.anomaly(anomalyNoStart, "upload notice before any start", zap.String("sid", e.SID))
+						noStart++
 					}
 					if rec.Apply(e) {
-						l.m.events.WithLabelValues(resultApplied).Inc()
+						applied++
 					} else {
-						l.m.events.WithLabelValues(resultDuplicate).Inc()
+						dups++
 					}
 				}
 			})
+			if err == nil {
+				l.m.events.WithLabelValues(resultApplied).Add(float64(applied))
+				l.m.events.WithLabelValues(resultDuplicate).Add(float64(dups))
+				if noStart > 0 {
+					l.anomaly(anomalyNoStart, "upload notice before any start", zap.String("sid", g.sid))
+				}
+			}
 			for _, m := range g.msgs {
 				if err != nil {
 					_ = m.NakWithDelay(time.Second)
