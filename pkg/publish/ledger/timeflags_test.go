@@ -116,11 +116,14 @@ func TestLedgerNoFlagWhileBehind(t *testing.T) {
 	other := testSession{sid: "other", cname: "c", base: now, notes: []note{started("2")}}
 	publishBodies(t, js, bodies(other))
 	eventually(t, 5*time.Second, "behind", func() error {
-		if s := tl.Status(); s.CaughtUp || s.LagMessages == 0 {
-			return fmt.Errorf("got caught_up %v lag %d, want behind", s.CaughtUp, s.LagMessages)
+		if s := tl.Status(); s.CaughtUp || s.LagMessages == 0 || s.LagSeconds <= 0 {
+			return fmt.Errorf("got caught_up %v lag %d messages %v s, want behind", s.CaughtUp, s.LagMessages, s.LagSeconds)
 		}
 		return nil
 	})
+	if got := tl.metric(t, "ncs_gateway_ledger_caught_up"); got != 0 {
+		t.Errorf("caught_up gauge while behind: got %v, want 0", got)
+	}
 	for time.Now().UnixMilli() < now+4000 { // due at now+2s; ticks every second
 		if got := countDerived(t, js); len(got) != 0 {
 			t.Fatalf("while behind: got %v, want nothing derived", got)

@@ -1,10 +1,14 @@
 package ledger
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
 func TestKey(t *testing.T) {
@@ -130,6 +134,51 @@ func TestParseIgnores(t *testing.T) {
 	} {
 		if _, got := Parse([]byte(body), 0); got != why {
 			t.Errorf("Parse(%s): got %q, want %q", body, got, why)
+		}
+	}
+}
+
+// TestDisabled: a disabled ledger needs no connection, shows enabled 0
+// and beats until it is stopped.
+func TestDisabled(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Enabled = false
+	l, err := New(cfg, nil, zap.NewNop(), reg)
+	if err != nil {
+		t.Fatalf("new: got %v, want nil", err)
+	}
+	tl := &testLedger{Ledger: l, reg: reg}
+	if got := tl.metric(t, "ncs_gateway_ledger_enabled"); got != 0 {
+		t.Errorf("enabled: got %v, want 0", got)
+	}
+	for _, f := range AllFlags {
+		if got := tl.metric(t, "ncs_gateway_ledger_flagged_total", "reason", f); got != 0 {
+			t.Errorf("flagged %s: got %v, want a series at 0", f, got)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: got %v, want nil", err)
+	}
+	if s := l.Status(); s.Enabled {
+		t.Errorf("status: got enabled, want disabled")
+	}
+}
+
+// TestBucketMaxAge: records outlive the stream's messages and stall_after.
+func TestBucketMaxAge(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, c := range []struct{ stream, want time.Duration }{
+		{0, 0},
+		{168 * time.Hour, 30 * 24 * time.Hour},
+		{60 * 24 * time.Hour, 61 * 24 * time.Hour},
+	} {
+		if got := bucketMaxAge(c.stream, cfg); got != c.want {
+			t.Errorf("stream max age %s: got %s, want %s", c.stream, got, c.want)
 		}
 	}
 }
