@@ -126,10 +126,10 @@ func TestRaiseDue(t *testing.T) {
 func TestParseIgnores(t *testing.T) {
 	for body, why := range map[string]string{
 		`nope`: ignoreNotJSON,
-		`{"productId":1,"eventType":101,"payload":{"sid":"x"}}`: ignoreOtherProduct,
-		`{"productId":3,"eventType":40,"payload":{"cname":"x"}}`: ignoreNoSID,
-		`{"notificationId":"1","eventType":40,"payload":{}}`:     ignoreNoSID,
-		`{"productId":"3","eventType":"40","sid":"top","payload":{}}`: "",
+		`{"productId":1,"eventType":101,"payload":{"sid":"x"}}`:                                    ignoreOtherProduct,
+		`{"productId":3,"eventType":40,"payload":{"cname":"x"}}`:                                   ignoreNoSID,
+		`{"notificationId":"1","eventType":40,"payload":{}}`:                                       ignoreNoSID,
+		`{"productId":"3","eventType":"40","sid":"top","payload":{}}`:                              "",
 		`{"notificationId":"1","eventType":40,"eventMs":5,"payload":{"sid":"old","sequence":"3"}}`: "",
 	} {
 		if _, got := Parse([]byte(body), 0); got != why {
