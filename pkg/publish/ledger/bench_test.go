@@ -120,3 +120,46 @@ func BenchmarkIndexLoad(b *testing.B) {
 		nc.Close()
 	}
 }
+
+// BenchmarkCatchUp starts a ledger on a stream holding 20,000
+// notifications of 2,000 sessions (ten each, shuffled) on a server that
+// fsyncs every write, and reports how long it takes to catch up and how
+// many record writes it needed.
+func BenchmarkCatchUp(b *testing.B) {
+	const sessionsN, perSession = 2000, 10
+	n := startNATSSync(b, true)
+	js := n.client()
+	rng := rand.New(rand.NewPCG(9, 9))
+	now := time.Now().UnixMilli()
+	var all [][]byte
+	for i := range sessionsN {
+		s := testSession{sid: fmt.Sprintf("catchup%05d", i), cname: "c", base: now}
+		for j := range perSession - 2 {
+			s.notes = append(s.notes, note{33, 2, "1", map[string]any{"msgName": "uploading_progress", "progress": j * 1000}, false})
+		}
+		s.notes = append(s.notes, uploaded("1", "a.m3u8"), exit("1", 0))
+		all = append(all, bodies(s)...)
+	}
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	pubStart := time.Now()
+	for i := 0; i < len(all); i += 1000 {
+		publishBodies(b, js, all[i:min(i+1000, len(all))])
+	}
+	pubTime := time.Since(pubStart)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		tl := runLedger(b, n, testLedgerConfig(time.Hour, 26*time.Hour))
+		for {
+			s := tl.Status()
+			if s.CaughtUp && s.Completed == sessionsN {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "catchup-s")
+		b.ReportMetric(pubTime.Seconds(), "publish-s")
+		b.ReportMetric(tl.metric(b, "ncs_gateway_ledger_conflicts_total"), "conflicts")
+		tl.stop()
+	}
+}

@@ -29,11 +29,15 @@ type testNATS struct {
 	port int
 	mu   sync.Mutex
 	srv  *server.Server
+	// syncAlways fsyncs every write, as the embedded server does by default.
+	syncAlways bool
 }
 
-func startNATS(t testing.TB) *testNATS {
+func startNATS(t testing.TB) *testNATS { return startNATSSync(t, false) }
+
+func startNATSSync(t testing.TB, syncAlways bool) *testNATS {
 	t.Helper()
-	n := &testNATS{t: t, dir: t.TempDir(), port: server.RANDOM_PORT}
+	n := &testNATS{t: t, dir: t.TempDir(), port: server.RANDOM_PORT, syncAlways: syncAlways}
 	n.start()
 	n.port = n.srv.Addr().(*net.TCPAddr).Port
 	t.Cleanup(n.stop)
@@ -44,7 +48,7 @@ func (n *testNATS) start() {
 	n.t.Helper()
 	srv, err := server.NewServer(&server.Options{
 		ServerName: "ledger-test", Host: "127.0.0.1", Port: n.port,
-		JetStream: true, StoreDir: n.dir, NoSigs: true, DisableJetStreamBanner: true,
+		JetStream: true, StoreDir: n.dir, SyncAlways: n.syncAlways, NoSigs: true, DisableJetStreamBanner: true,
 	})
 	if err != nil {
 		n.t.Fatalf("create nats server: %v", err)

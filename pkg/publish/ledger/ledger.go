@@ -17,7 +17,7 @@ import (
 
 // Timings of the ledger's loops.
 const (
-	fetchBatch    = 256
+	fetchBytes    = 4 << 20 // per batch: a backlog coalesces events of a session into one write, memory stays bounded
 	fetchWait     = time.Second
 	tickEvery     = time.Second
 	callTimeout   = 5 * time.Second
@@ -26,7 +26,7 @@ const (
 	dueBatch      = 512 // time facts raised per tick at most
 	workers       = 8   // sessions of one batch written in parallel
 	ackWait       = 30 * time.Second
-	maxAckPending = 4096
+	maxAckPending = 8192
 )
 
 // Ledger keeps one record per Cloud Recording session in a KV bucket, fed
