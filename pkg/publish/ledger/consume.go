@@ -22,6 +22,18 @@ type runner struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
 	cons   atomic.Pointer[jetstream.Consumer]
+	// restart ends this run so that Run sets everything up again: the
+	// bucket vanished (deleted by hand) and must be created again.
+	restart context.CancelCauseFunc
+}
+
+// errBucketGone ends a run whose bucket no longer answers.
+var errBucketGone = errors.New("session bucket gone: creating it again")
+
+// bucketGone reports whether err says the bucket's stream is not there.
+func bucketGone(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrBucketNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // filters are the subjects the ledger reads: Cloud Recording, and old
@@ -291,6 +303,9 @@ func (r *runner) update(ctx context.Context, key, sid string, mutate func(*Recor
 		if err != nil {
 			l.m.errors.WithLabelValues(opStore).Inc()
 			l.setErr(err)
+			if bucketGone(err) && r.restart != nil {
+				r.restart(errBucketGone)
+			}
 			return fmt.Errorf("store record %s: %w", key, err)
 		}
 		l.ix.putRecord(key, newRev, after)
@@ -311,6 +326,9 @@ func (r *runner) read(ctx context.Context, key string) (*Record, uint64, error) 
 	if err != nil {
 		r.l.m.errors.WithLabelValues(opRead).Inc()
 		r.l.setErr(err)
+		if bucketGone(err) && r.restart != nil {
+			r.restart(errBucketGone)
+		}
 		return nil, 0, fmt.Errorf("read record %s: %w", key, err)
 	}
 	rec, derr := UnmarshalRecord(e.Value())

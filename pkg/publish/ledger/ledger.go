@@ -91,12 +91,16 @@ func (l *Ledger) Run(ctx context.Context) error {
 	}
 	wait := backoffMin
 	for {
+		start := time.Now()
 		err := l.runOnce(ctx)
+		if time.Since(start) > 2*backoffMax {
+			wait = backoffMin // it ran a while: not a setup failing again and again
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		l.setErr(err)
-		l.log.Warn("ledger setup failed, retrying", zap.Error(err), zap.Duration("retry_in", wait))
+		l.log.Warn("ledger run ended, setting up again", zap.Error(err), zap.Duration("retry_in", wait))
 		if !l.sleep(ctx, wait) {
 			return nil
 		}
@@ -125,13 +129,16 @@ func (l *Ledger) runOnce(ctx context.Context) error {
 	}
 	l.ready.Store(true)
 	defer l.ready.Store(false)
-	r := &runner{l: l, js: js, kv: kv, stream: stream}
+	rctx, restart := context.WithCancelCause(ctx)
+	defer restart(nil)
+	r := &runner{l: l, js: js, kv: kv, stream: stream, restart: restart}
 	r.cons.Store(&cons)
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(rctx)
 	g.Go(func() error { r.fetchLoop(gctx); return nil })
 	g.Go(func() error { r.watchLoop(gctx); return nil })
 	g.Go(func() error { r.tickLoop(gctx); return nil })
-	return g.Wait()
+	_ = g.Wait()
+	return context.Cause(rctx) // errBucketGone, or context.Canceled when ctx ended
 }
 
 // waitStream waits until the publisher has created the stream.

@@ -131,3 +131,24 @@ func TestLedgerConsumerDeleted(t *testing.T) {
 		t.Errorf("recreated from: got %v, want %d, just above what was finished", got, half+1)
 	}
 }
+
+// TestLedgerBucketDeleted: the bucket deleted by hand mid-run is created
+// again, and the ledger goes on storing records.
+func TestLedgerBucketDeleted(t *testing.T) {
+	n := startNATS(t)
+	js := n.client()
+	tl := runLedger(t, n, testLedgerConfig(time.Hour, 26*time.Hour))
+	first := testSession{sid: "before", cname: "c", base: time.Now().UnixMilli(), notes: []note{started("1")}}
+	publishBodies(t, js, bodies(first))
+	eventually(t, 5*time.Second, "first record", func() error { _, _, err := record(js, "before"); return err })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := js.DeleteKeyValue(ctx, DefaultBucket); err != nil {
+		t.Fatalf("delete bucket: %v", err)
+	}
+	ld := newLoad("bucket", 8, time.Now().UnixMilli())
+	publishBodies(t, js, ld.all)
+	ld.waitRecords(t, js, 15*time.Second)
+	waitDerived(t, js, ld.wantDerived(), 5*time.Second)
+	waitCaughtUp(t, tl, 5*time.Second)
+}
