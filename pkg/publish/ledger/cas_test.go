@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,4 +63,40 @@ func TestUpdateConflict(t *testing.T) {
 	if got := countDerived(t, js); got["completed//cas"] != 1 {
 		t.Errorf("derived: got %v, want one completed", got)
 	}
+}
+
+// TestIndexForgetsExpired: a record the bucket's max age removes leaves a
+// marker, and the index forgets the session, so counts and -sessions do
+// not keep it for ever.
+func TestIndexForgetsExpired(t *testing.T) {
+	n := startNATS(t)
+	js := n.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultBucket, History: 1, TTL: time.Second, LimitMarkerTTL: time.Second})
+	if err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	l, err := New(DefaultConfig(), js.Conn(), zap.NewNop(), nil)
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	r := &runner{l: l, js: js, kv: kv}
+	go r.watch(ctx)
+	s := testSession{sid: "expiring", cname: "c", base: time.Now().UnixMilli(), notes: []note{started("1")}}
+	if err := r.update(ctx, "expiring", "expiring", func(rec *Record) { e, _ := Parse(bodies(s)[0], 1); rec.Apply(e) }); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	eventually(t, 2*time.Second, "indexed", func() error {
+		if len(l.Sessions()) != 1 {
+			return fmt.Errorf("got %d sessions, want 1", len(l.Sessions()))
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, "forgotten", func() error {
+		if got := len(l.Sessions()); got != 0 {
+			return fmt.Errorf("got %d sessions, want 0 once the record expired", got)
+		}
+		return nil
+	})
 }

@@ -118,6 +118,17 @@
 // first message: the merge is idempotent and transitions are computed
 // against stored records, so the replay costs time and derives nothing.
 //
+// # The bucket
+//
+// History 1, file storage, the stream's replicas. A record lives 30 days
+// after its last write, or longer when the stream keeps notifications
+// longer (the stream's max age and a day): a replay from the stream's
+// start must never find a record gone, or it would announce the session
+// again. A stream without a max age gets a bucket without one. An expired
+// record leaves a marker for an hour, so watchers hear of it. A bucket
+// deleted by hand is created again and filled by the notifications still
+// to come (those already acked are not replayed).
+//
 // # Memory
 //
 // The ledger keeps no record in memory: a watch of the bucket keeps an

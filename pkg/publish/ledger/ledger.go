@@ -27,6 +27,7 @@ const (
 	workers       = 8   // sessions of one batch written in parallel
 	ackWait       = 30 * time.Second
 	maxAckPending = 8192
+	markerTTL     = time.Hour // how long the marker of an expired record stays
 )
 
 // Ledger keeps one record per Cloud Recording session in a KV bucket, fed
@@ -180,14 +181,20 @@ func bucketMaxAge(streamMaxAge time.Duration, cfg Config) time.Duration {
 func (l *Ledger) ensureBucket(ctx context.Context, js jetstream.JetStream, streamMaxAge time.Duration) (jetstream.KeyValue, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      l.cfg.Bucket,
 		Description: "Agora Cloud Recording sessions kept by ncs-gateway's ledger, one record per sid",
 		History:     1,
 		TTL:         bucketMaxAge(streamMaxAge, l.cfg),
 		Replicas:    l.cfg.Replicas,
 		Storage:     jetstream.FileStorage,
-	})
+	}
+	if cfg.TTL > 0 {
+		// A record that expires leaves a marker, so every watcher (this
+		// index, `nats kv watch`) hears of it.
+		cfg.LimitMarkerTTL = markerTTL
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		l.m.errors.WithLabelValues(opStore).Inc()
 		return nil, fmt.Errorf("create bucket %s: %w", l.cfg.Bucket, err)

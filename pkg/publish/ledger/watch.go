@@ -61,9 +61,10 @@ func (r *runner) watch(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		switch m.Headers().Get("KV-Operation") {
-		case "DEL", "PURGE":
-			l.ix.remove(key)
+		h := m.Headers()
+		switch {
+		case h.Get("KV-Operation") == "DEL" || h.Get("KV-Operation") == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != "":
+			l.ix.remove(key) // deleted, purged, or expired (MaxAge)
 		default:
 			if err := l.ix.putJSON(key, md.Sequence.Stream, m.Data()); err != nil {
 				l.anomaly(anomalyMalformed, "stored record does not decode: not indexed", zap.String("key", key), zap.Error(err))
