@@ -195,6 +195,12 @@ func (l *Ledger) ensureBucket(ctx context.Context, js jetstream.JetStream, strea
 		cfg.LimitMarkerTTL = markerTTL
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		// A server before 2.11: records still expire, silently; the index
+		// then counts them until the next start.
+		cfg.LimitMarkerTTL = 0
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+	}
 	if err != nil {
 		l.m.errors.WithLabelValues(opStore).Inc()
 		return nil, fmt.Errorf("create bucket %s: %w", l.cfg.Bucket, err)
