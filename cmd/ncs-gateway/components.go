@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +94,7 @@ func checkAll(cfg config.Config, s config.Secrets, p *config.Problems) {
 	}
 	p.AddErr(cfg.FirewallBackend().Validate())
 	p.AddErr(cfg.Refresher().Validate())
+	p.AddErr(cfg.SessionLedger().Validate())
 	if len(cfg.NCS.Endpoints) > 0 {
 		p.AddErr(cfg.AgoraClient(s, userAgent()).Validate())
 	}
@@ -119,6 +121,13 @@ func newAllowlist(cfg config.Config, s config.Secrets, m *refresh.Metrics, log *
 		return nil, nil, fmt.Errorf("firewall.static_allow: %w", err)
 	}
 	rc := cfg.Refresher()
+	// The watchdog's self-probe reaches the webhook from loopback, which the
+	// allowlist would drop like any other source. The kernel never accepts
+	// a loopback source from outside the host (a martian), and a spoofed one
+	// could not complete a handshake: its answers stay on lo.
+	if cfg.Firewall.Backend != "none" {
+		rc.StaticAllow = append(rc.StaticAllow, probeSources...)
+	}
 	rc.Fetcher, rc.Firewall, rc.Store = fetch, fw, refresh.NewFileStore(cfg.StateDir)
 	rc.Metrics, rc.Log = m, log.Named("refresh")
 	ref, err := refresh.New(rc)
@@ -127,6 +136,9 @@ func newAllowlist(cfg config.Config, s config.Secrets, m *refresh.Metrics, log *
 	}
 	return ref, fw, nil
 }
+
+// probeSources are the addresses the webhook's self-probe connects from.
+var probeSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 
 // newFirewall builds the firewall backend; it touches no kernel state.
 func newFirewall(cfg config.Config, log *zap.Logger) (firewall.Firewall, error) {

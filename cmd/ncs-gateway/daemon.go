@@ -17,7 +17,10 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/config"
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/control"
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
+	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/watchdog"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ledger"
+	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
 // shutdownGrace bounds a graceful stop: in-flight notifications finish
@@ -78,14 +81,30 @@ func runDaemon(ctx context.Context, cfg config.Config, secrets config.Secrets, l
 		return fmt.Errorf("start publisher: %w", err)
 	}
 	c.notify.Pub = pub
+	// The ledger reads the stream and writes its bucket on the publisher's
+	// connection, and stores its derived notifications through the
+	// publisher, whose acknowledgements readers cannot spoof.
+	lcfg := cfg.SessionLedger()
+	lcfg.Store = pub
+	led, err := ledger.New(lcfg, pub.Conn(), log, reg)
+	if err != nil {
+		_ = pub.Close(context.Background())
+		return fmt.Errorf("start session ledger: %w", err)
+	}
 	if err := hook.Start(); err != nil {
 		_ = pub.Close(context.Background())
 		return fmt.Errorf("start webhook server: %w", err)
 	}
+	wd, probe, err := newWatchdog(cfg, secrets, c, pub, led, log)
+	if err != nil {
+		_ = hook.Shutdown(context.Background())
+		_ = pub.Close(context.Background())
+		return err
+	}
 	src := &status.Source{
 		Version: version, Backend: cfg.Firewall.Backend, Ports: cfg.Firewall.Ports, StaticAllow: cfg.Firewall.StaticAllow,
 		MaxNotifyAge: cfg.Webhook.MaxNotifyAge, MaxNotifyFuture: cfg.Webhook.MaxNotifyFuture,
-		Ref: ref, Pub: pub, Hook: hook,
+		Ref: ref, Pub: pub, Hook: hook, Ledger: led, Stalled: wd.Stalled,
 	}
 	adm := admin.New(cfg.Admin.Listen, reg, src, log)
 	if err := adm.Start(); err != nil {
@@ -118,7 +137,9 @@ func runDaemon(ctx context.Context, cfg config.Config, secrets config.Secrets, l
 	g.Go(func() error { return c.sched.Run(gctx) })
 	g.Go(func() error { return ref.Run(gctx, cfg.Firewall.ReconcileInterval) })
 	g.Go(ctl.Serve)
-	g.Go(func() error { return watchdogLoop(gctx, log) })
+	g.Go(func() error { return led.Run(gctx) })
+	g.Go(func() error { return probe.Run(gctx) })
+	g.Go(func() error { return wd.Run(gctx) })
 
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("tell systemd we are ready", zap.Error(err))
@@ -150,21 +171,31 @@ func runDaemon(ctx context.Context, cfg config.Config, secrets config.Secrets, l
 	return errors.Join(errs...)
 }
 
-// watchdogLoop pings systemd's watchdog at half its interval, if it is on.
-func watchdogLoop(ctx context.Context, log *zap.Logger) error {
-	interval, err := daemon.SdWatchdogEnabled(false)
-	if err != nil || interval == 0 {
-		return nil
+// newWatchdog watches every loop the daemon runs: systemd hears WATCHDOG=1
+// only while each has shown within its max silence that it still goes
+// round, and /readyz names those that have not. The webhook shows it by a
+// self-probe through its own listener, since an idle server has no loop.
+func newWatchdog(cfg config.Config, s config.Secrets, c *components, pub *publish.Publisher, led *ledger.Ledger, log *zap.Logger) (*watchdog.Watchdog, *webhook.Probe, error) {
+	wd, err := watchdog.New(watchdog.Config{}, log.Named("watchdog"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("start watchdog: %w", err)
 	}
-	log.Info("systemd watchdog enabled", zap.Duration("interval", interval))
-	t := time.NewTicker(interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+	probe := webhook.NewProbe(c.hook, log)
+	parts := []struct {
+		name string
+		src  watchdog.Beater
+		max  time.Duration
+	}{
+		{"webhook", probe, watchdog.WebhookMaxSilence},
+		{"publisher", pub, watchdog.PublisherMaxSilence(cfg.NATS.PublishTimeout)},
+		{"refresher", c.ref, watchdog.RefresherMaxSilence},
+		{"scheduler", c.sched, watchdog.SchedulerMaxSilence(cfg.AgoraClient(s, userAgent()))},
+		{"ledger", led, watchdog.LedgerMaxSilence},
+	}
+	for _, p := range parts {
+		if err := wd.Add(p.name, p.src, p.max); err != nil {
+			return nil, nil, fmt.Errorf("watch %s: %w", p.name, err)
 		}
 	}
+	return wd, probe, nil
 }

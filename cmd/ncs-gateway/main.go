@@ -10,6 +10,7 @@
 //	ncs-gateway -config FILE -refresh [-dry-run] [-force]
 //	ncs-gateway -config FILE -remove-firewall
 //	ncs-gateway -config FILE -status
+//	ncs-gateway -config FILE -sessions
 //	ncs-gateway -version
 package main
 
@@ -58,6 +59,7 @@ type cliFlags struct {
 	force          bool
 	removeFirewall bool
 	status         bool
+	sessions       bool
 }
 
 // run is the whole program with its inputs injected, so tests drive it.
@@ -73,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	fs.BoolVar(&f.force, "force", false, "with -refresh: accept a list that shrinks by more than firewall.max_shrink")
 	fs.BoolVar(&f.removeFirewall, "remove-firewall", false, "remove every table, chain, rule and set ncs-gateway created, then exit")
 	fs.BoolVar(&f.status, "status", false, "print the running daemon's allowlist, refresh, spool and NATS state (through its control socket)")
+	fs.BoolVar(&f.sessions, "sessions", false, "list the session ledger's recording and flagged Cloud Recording sessions (through the running daemon's control socket)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,13 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return nil
 	}
 	modes := 0
-	for _, on := range []bool{f.checkConfig, f.refresh, f.removeFirewall, f.status} {
+	for _, on := range []bool{f.checkConfig, f.refresh, f.removeFirewall, f.status, f.sessions} {
 		if on {
 			modes++
 		}
 	}
 	if modes > 1 {
-		fmt.Fprintln(stderr, "ncs-gateway: -check-config, -refresh, -remove-firewall and -status are exclusive")
+		fmt.Fprintln(stderr, "ncs-gateway: -check-config, -refresh, -remove-firewall, -status and -sessions are exclusive")
 		return errUsage
 	}
 	if (f.dryRun || f.force) && !f.refresh {
@@ -114,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	switch {
 	case f.status:
 		return statusCmd(ctx, cfg, stdout)
+	case f.sessions:
+		return sessionsCmd(ctx, cfg, stdout)
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {

@@ -146,3 +146,18 @@ func statusCmd(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	st.Print(stdout)
 	return nil
 }
+
+// sessionsCmd is `-sessions`: the running daemon's ledger, over the control
+// socket only (the list is no business of the unauthenticated admin port).
+func sessionsCmd(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	sessions, err := control.NewClient(cfg.Admin.ControlSocket).Sessions(ctx)
+	if errors.Is(err, control.ErrNoDaemon) {
+		return fmt.Errorf("-sessions: no daemon answers on %s: the ledger lives in the running daemon (or read its bucket: nats kv ls %s)",
+			cfg.Admin.ControlSocket, cfg.Ledger.Bucket)
+	}
+	if err != nil {
+		return err
+	}
+	status.PrintSessions(stdout, sessions)
+	return nil
+}

@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // Defaults of the ledger.* configuration keys.
@@ -32,6 +35,18 @@ type Config struct {
 	Replicas      int           // nats.stream_replicas: the bucket's replicas
 	UploadGrace   time.Duration // ledger.upload_grace
 	StallAfter    time.Duration // ledger.stall_after
+	// Store, when set, stores the derived notifications: the daemon passes
+	// its publisher, whose acknowledgements readers cannot spoof (they see
+	// the reply subject of every publish under the prefix). Nil publishes
+	// on the ledger's own connection, as tests do.
+	Store DerivedStore
+}
+
+// DerivedStore stores one message in the notification stream and reports
+// whether the stream already held its Nats-Msg-Id; *publish.Publisher's
+// StoreDirect is one.
+type DerivedStore interface {
+	StoreDirect(ctx context.Context, m publish.Message) (duplicate bool, err error)
 }
 
 // DefaultConfig is the configuration with every default, for the default

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
 )
 
 // runner is one set-up run of the ledger: its bucket, stream and consumer.
@@ -344,14 +346,22 @@ func (r *runner) publish(ctx context.Context, d Derived) error {
 	l := r.l
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	ack, err := r.js.PublishMsg(cctx, &nats.Msg{Subject: d.Subject, Data: d.Body,
-		Header: nats.Header{jetstream.MsgIDHeader: []string{d.MsgID}}})
+	var duplicate bool
+	var err error
+	if l.cfg.Store != nil {
+		duplicate, err = l.cfg.Store.StoreDirect(cctx, publish.Message{Subject: d.Subject, Data: d.Body, ID: d.MsgID})
+	} else {
+		var ack *jetstream.PubAck
+		ack, err = r.js.PublishMsg(cctx, &nats.Msg{Subject: d.Subject, Data: d.Body,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{d.MsgID}}})
+		duplicate = err == nil && ack.Duplicate
+	}
 	if err != nil {
 		l.m.errors.WithLabelValues(opPublish).Inc()
 		l.setErr(err)
 		return fmt.Errorf("publish %s: %w", d.MsgID, err)
 	}
-	if ack.Duplicate {
+	if duplicate {
 		return nil
 	}
 	l.mu.Lock()

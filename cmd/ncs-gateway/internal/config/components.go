@@ -7,6 +7,7 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ledger"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
@@ -75,6 +76,31 @@ func (cfg Config) EmbeddedServer(s Secrets) publish.EmbeddedConfig {
 		Stream:        cfg.NATS.Stream,
 		SubjectPrefix: cfg.NATS.SubjectPrefix,
 		Anonymous:     cfg.NATS.EmbeddedAnonymous,
+		LedgerBucket:  cfg.ledgerBucket(),
+	}
+}
+
+// ledgerBucket is the bucket readers of the embedded server may read:
+// none while the ledger is off.
+func (cfg Config) ledgerBucket() string {
+	if !cfg.Ledger.Enabled {
+		return ""
+	}
+	return cfg.Ledger.Bucket
+}
+
+// SessionLedger is the session ledger's config: the ledger.* keys and the
+// stream, prefix and replicas it shares with the publisher. The daemon
+// adds the Store (its publisher) once that runs.
+func (cfg Config) SessionLedger() ledger.Config {
+	return ledger.Config{
+		Enabled:       cfg.Ledger.Enabled,
+		Bucket:        cfg.Ledger.Bucket,
+		Stream:        cfg.NATS.Stream,
+		SubjectPrefix: cfg.NATS.SubjectPrefix,
+		Replicas:      cfg.NATS.StreamReplicas,
+		UploadGrace:   cfg.Ledger.UploadGrace,
+		StallAfter:    cfg.Ledger.StallAfter,
 	}
 }
 

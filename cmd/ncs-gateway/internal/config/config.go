@@ -20,6 +20,7 @@ import (
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/ncsip"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ledger"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
@@ -36,6 +37,7 @@ type Config struct {
 	Spool    SpoolConfig    `yaml:"spool"`
 	NCS      NCSConfig      `yaml:"ncs"`
 	Firewall FirewallConfig `yaml:"firewall"`
+	Ledger   LedgerConfig   `yaml:"ledger"`
 }
 
 // LogConfig selects the zap logger's level and encoding.
@@ -128,6 +130,16 @@ type NCSConfig struct {
 	CustomerSecretFile string        `yaml:"customer_secret_file"`
 }
 
+// LedgerConfig is the recording-session ledger: one record per Cloud
+// Recording sid in a KV bucket, and the session.completed and
+// session.flagged notifications derived from them (pkg/publish/ledger).
+type LedgerConfig struct {
+	Enabled     bool          `yaml:"enabled"`
+	Bucket      string        `yaml:"bucket"`
+	UploadGrace time.Duration `yaml:"upload_grace"`
+	StallAfter  time.Duration `yaml:"stall_after"`
+}
+
 // FirewallConfig says how the allowlist is enforced on the host.
 type FirewallConfig struct {
 	Backend           string        `yaml:"backend"`
@@ -187,6 +199,12 @@ func Default() Config {
 			MinIPs:            refresh.DefaultMinIPs,
 			MaxShrink:         refresh.DefaultMaxShrink,
 			ReconcileInterval: time.Minute,
+		},
+		Ledger: LedgerConfig{
+			Enabled:     true,
+			Bucket:      ledger.DefaultBucket,
+			UploadGrace: ledger.DefaultUploadGrace,
+			StallAfter:  ledger.DefaultStallAfter,
 		},
 	}
 }

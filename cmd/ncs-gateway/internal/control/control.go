@@ -26,6 +26,7 @@ import (
 
 	"github.com/ncs-gateway/ncs-gateway/cmd/ncs-gateway/internal/status"
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ledger"
 )
 
 // RefreshReply is the daemon's answer to POST /v1/refresh.
@@ -101,6 +102,9 @@ func NewServer(ctx context.Context, path string, ref Refresher, backend string, 
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, src.Status(r.Context()))
+	})
+	mux.HandleFunc("GET /v1/sessions", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, src.Sessions())
 	})
 	mux.HandleFunc("POST /v1/remove-firewall", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, fmt.Sprintf("the daemon (pid %d) is running and enforces the allowlist: it would put the rules back at its next reconcile. Stop it first (systemctl stop ncs-gateway), then run -remove-firewall", os.Getpid()), http.StatusConflict)
@@ -249,6 +253,13 @@ func (c *Client) Status(ctx context.Context) (status.Daemon, error) {
 	var st status.Daemon
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
+}
+
+// Sessions asks the daemon for the ledger's open and flagged sessions.
+func (c *Client) Sessions(ctx context.Context) ([]ledger.Summary, error) {
+	var out []ledger.Summary
+	err := c.do(ctx, http.MethodGet, "/v1/sessions", nil, &out)
+	return out, err
 }
 
 // RemoveFirewall asks the daemon to remove its rules, which it refuses

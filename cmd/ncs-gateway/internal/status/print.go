@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ledger"
 )
 
 // Fetch asks the running daemon's admin endpoint (admin.listen) for its
@@ -99,6 +100,71 @@ func (st Daemon) Print(w io.Writer) {
 		fmt.Fprintf(w, ", oldest waiting %s", (time.Duration(n.OldestSpooledAgeSeconds) * time.Second).Round(time.Second))
 	}
 	fmt.Fprintln(w)
+	if st.Ledger != nil {
+		fmt.Fprintln(w)
+		printLedger(w, *st.Ledger)
+	}
+}
+
+// printLedger says how far the session ledger is behind the stream and
+// what its records hold.
+func printLedger(w io.Writer, l ledger.Status) {
+	if !l.Enabled {
+		fmt.Fprintln(w, "session ledger: off (ledger.enabled: false)")
+		return
+	}
+	lag := "caught up"
+	if !l.CaughtUp {
+		lag = fmt.Sprintf("BEHIND by %d notifications, %s (no time flag is raised until it catches up)",
+			l.LagMessages, (time.Duration(l.LagSeconds) * time.Second).Round(time.Second))
+	}
+	if !l.Ready {
+		lag = "NOT READY (bucket or consumer not set up yet: is NATS reachable?)"
+	}
+	fmt.Fprintf(w, "session ledger (bucket %s, consumer %s): %s\n", l.Bucket, l.Consumer, lag)
+	loaded := ""
+	if !l.IndexLoaded {
+		loaded = " (still loading the bucket)"
+	}
+	fmt.Fprintf(w, "  sessions: %d recording, %d exited, %d completed%s\n",
+		l.Sessions[ledger.StateRecording], l.Sessions[ledger.StateExited], l.Completed, loaded)
+	var flags []string
+	for _, f := range ledger.AllFlags {
+		if n := l.Flagged[f]; n > 0 {
+			flags = append(flags, fmt.Sprintf("%s %d", f, n))
+		}
+	}
+	if len(flags) > 0 {
+		fmt.Fprintf(w, "  flagged:  %s (ncs-gateway -sessions lists them)\n", strings.Join(flags, ", "))
+	}
+	if l.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", l.LastError)
+	}
+}
+
+// PrintSessions writes the ledger's open and flagged sessions, one a line,
+// for -sessions.
+func PrintSessions(w io.Writer, sessions []ledger.Summary) {
+	if len(sessions) == 0 {
+		fmt.Fprintln(w, "no session is recording or flagged")
+		return
+	}
+	fmt.Fprintf(w, "%-40s %-20s %-10s %-8s %-24s %s\n", "SID", "CNAME", "STATE", "OUTCOME", "FLAGS", "LAST HEARD")
+	for _, s := range sessions {
+		last := "-"
+		if s.LastSeenMs > 0 {
+			last = time.UnixMilli(s.LastSeenMs).UTC().Format(time.RFC3339)
+		}
+		flags := strings.Join(s.Flags, ",")
+		if flags == "" {
+			flags = "-"
+		}
+		outcome := s.Outcome
+		if outcome == "" {
+			outcome = "-"
+		}
+		fmt.Fprintf(w, "%-40s %-20s %-10s %-8s %-24s %s\n", s.SID, s.Cname, s.State, outcome, flags, last)
+	}
 }
 
 // Print says how far the host's clock is from Agora's notifyMs, and whether

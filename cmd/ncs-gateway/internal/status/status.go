@@ -10,6 +10,7 @@ import (
 
 	"github.com/ncs-gateway/ncs-gateway/pkg/firewall/refresh"
 	"github.com/ncs-gateway/ncs-gateway/pkg/publish"
+	"github.com/ncs-gateway/ncs-gateway/pkg/publish/ledger"
 	"github.com/ncs-gateway/ncs-gateway/pkg/webhook"
 )
 
@@ -18,6 +19,12 @@ type Publisher interface {
 	Ready() bool
 	Status(ctx context.Context) publish.Status
 	StreamProblems() []publish.StreamProblem
+}
+
+// Ledger is what the status reads from the session ledger.
+type Ledger interface {
+	Status() ledger.Status
+	Sessions() []ledger.Summary
 }
 
 // ClockSkewer reports how far this host's clock is from Agora's notifyMs.
@@ -38,6 +45,7 @@ type Source struct {
 	Ref                           *refresh.Refresher
 	Pub                           Publisher
 	Hook                          ClockSkewer // nil: not known (a one-shot's view)
+	Ledger                        Ledger      // nil: no ledger (tests)
 	// Stalled lists the parts whose loop stopped showing it runs (the
 	// watchdog's view); nil when there is none.
 	Stalled func() []string
@@ -51,6 +59,7 @@ type Daemon struct {
 	Allowlist Allowlist      `json:"allowlist"`
 	NATS      publish.Status `json:"nats"`
 	Webhook   Webhook        `json:"webhook"`
+	Ledger    *ledger.Status `json:"ledger,omitempty"`
 }
 
 // Webhook is what the webhook has seen of Agora's clock: the host's clock
@@ -110,9 +119,21 @@ func (s *Source) Status(ctx context.Context) Daemon {
 			st.Webhook.ClockSkewSeconds, st.Webhook.SkewSeenAt = &sec, seen
 		}
 	}
+	if s.Ledger != nil {
+		ls := s.Ledger.Status()
+		st.Ledger = &ls
+	}
 	st.NotReady = s.notReady(rs)
 	st.Ready = len(st.NotReady) == 0
 	return st
+}
+
+// Sessions lists the ledger's open and flagged sessions, for -sessions.
+func (s *Source) Sessions() []ledger.Summary {
+	if s.Ledger == nil {
+		return []ledger.Summary{}
+	}
+	return s.Ledger.Sessions()
 }
 
 // NotReady lists why the gateway cannot take Agora's notifications now.

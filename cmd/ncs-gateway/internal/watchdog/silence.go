@@ -45,6 +45,11 @@ const (
 	// seconds at most with nftables, but iptables tools wait for the
 	// xtables lock as long as another program holds it.
 	RefresherMaxSilence = 120 * time.Second
+	// LedgerMaxSilence: the ledger's loop marks at every fetch, at every
+	// session it writes and every second while it waits; a session's write
+	// is a few NATS calls of 5 s at most each, retried on a conflict, and a
+	// NATS outage only makes them fail sooner.
+	LedgerMaxSilence = 120 * time.Second
 )
 
 // PublisherMaxSilence is the forwarder's max silence for nats.publish_timeout
