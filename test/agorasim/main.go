@@ -160,7 +160,11 @@ func sendSessions(ctx context.Context, s *sender, o options, rng *rand.Rand, out
 	}
 	for i := 1; i <= o.sessions; i++ {
 		sess := newSessionOf(rng, i, o.kinds[(i-1)%len(o.kinds)])
-		fmt.Fprintf(out, "session %d: kind=%s cname=%s uid=%s sid=%s recording uids %v\n", i, sess.kind, sess.cname, sess.uid, sess.sid, sess.streams)
+		failover := ""
+		if sess.newUID != "" {
+			failover = " failover to uid " + sess.newUID
+		}
+		fmt.Fprintf(out, "session %d: kind=%s cname=%s uid=%s sid=%s recording uids %v%s\n", i, sess.kind, sess.cname, sess.uid, sess.sid, sess.streams, failover)
 		*expected = append(*expected, sess.expect())
 		for _, d := range plan(rng, sess.events(rng, time.Now(), o.interval), o.reorder, o.duplicates) {
 			if err := next(d); err != nil {
