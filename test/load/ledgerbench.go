@@ -237,3 +237,28 @@ func waitCaughtUp(ctx context.Context, admin string, since time.Time, waitMax ti
 		}
 	}
 }
+
+// waitSessions polls until the ledger has caught up and counts at least
+// want recording sessions, up to timeout.
+func waitSessions(ctx context.Context, admin string, want float64, timeout time.Duration) (ledgerLag, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, err := scrapeMetrics(ctx, admin)
+		var l ledgerLag
+		if err == nil {
+			l, err = readLedgerLag(m)
+		}
+		if err != nil {
+			return l, err
+		}
+		if l.done() && l.recording >= want {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return l, fmt.Errorf("after %s the ledger counts %.0f recording sessions, want %.0f (caught up %t, lag %.0f)", timeout, l.recording, want, l.caughtUp, l.messages)
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond, nil) {
+			return l, fmt.Errorf("wait for %.0f recording sessions: %w", want, ctx.Err())
+		}
+	}
+}

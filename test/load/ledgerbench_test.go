@@ -180,6 +180,11 @@ func diff(a, b float64) float64 {
 
 // ledgerMetrics renders the ledger's series as the daemon exposes them.
 func ledgerMetrics(lag int, caughtUp bool) string {
+	return ledgerMetricsOpen(lag, caughtUp, 7)
+}
+
+// ledgerMetricsOpen is ledgerMetrics with open recording sessions.
+func ledgerMetricsOpen(lag int, caughtUp bool, open int) string {
 	c := 0
 	if caughtUp {
 		c = 1
@@ -194,8 +199,8 @@ ncs_gateway_ledger_completed_total{outcome="ok"} 1800
 ncs_gateway_ledger_flagged_total{reason="abnormal_exit"} 200
 ncs_gateway_ledger_flagged_total{reason="no_upload"} 0
 ncs_gateway_ledger_sessions{state="exited"} 2000
-ncs_gateway_ledger_sessions{state="recording"} 7
-`, c, lag, lag/10)
+ncs_gateway_ledger_sessions{state="recording"} %d
+`, c, lag, lag/10, open)
 }
 
 func TestReadLedgerLag(t *testing.T) {
@@ -301,7 +306,7 @@ func TestWriteLedgerReport(t *testing.T) {
 	off.streamOK = true
 	res := &ledgerResult{cfg: ledgerConfig{catchUp: 30 * time.Second, maxRSS: 150 << 20, rssSettle: 10 * time.Second, c: 32, active: 64},
 		work: newLedgerWorkload(2000, 64, 1), phases: []ledgerPhase{off, on, off},
-		memory: &ledgerMemory{open: 100_000, fillPeak: 140 << 20, restart: 160 << 20, restartRSS: 120 << 20}}
+		memory: &ledgerMemory{open: 100_000, fillPeak: 140 << 20, restart: 160 << 20, restartRSS: 120 << 20, offPeak: 90 << 20}}
 	var b strings.Builder
 	writeLedgerReport(&b, res, nil)
 	text := b.String()
@@ -312,6 +317,7 @@ func TestWriteLedgerReport(t *testing.T) {
 		"lag back to 0 4s after the burst (aim within 30s) (met)",
 		"peak RSS while filling: 140.0 MiB (met)",
 		"120.0 MiB) (**not met**)",
+		"with the ledger off, 10s idle: 90.0 MiB (the embedded NATS",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q:\n%s", want, text)
@@ -334,5 +340,23 @@ func TestWriteLedgerReportStopped(t *testing.T) {
 	}
 	if strings.Contains(text, "not met") {
 		t.Errorf("a stopped run judged an aim:\n%s", text)
+	}
+}
+
+// TestWaitSessions: after a restart the ledger is caught up with the
+// stream before it has read every record of the bucket; the wait holds out
+// for the count.
+func TestWaitSessions(t *testing.T) {
+	var scrapes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, ledgerMetricsOpen(0, true, min(100_000, 40_000*int(scrapes.Add(1)))))
+	}))
+	defer srv.Close()
+	l, err := waitSessions(t.Context(), srv.URL, 100_000, 10*time.Second)
+	if err != nil || l.recording != 100_000 || scrapes.Load() != 3 {
+		t.Errorf("got %+v, %v after %d scrapes, want 100000 recording after 3", l, err, scrapes.Load())
+	}
+	if _, err := waitSessions(t.Context(), srv.URL, 200_000, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "counts 100000 recording sessions, want 200000") {
+		t.Errorf("got %v, want an error giving the count", err)
 	}
 }

@@ -139,6 +139,7 @@ func writeLedgerAims(w io.Writer, res *ledgerResult) {
 		fmt.Fprintf(w, "  - peak RSS while filling: %s MiB %s\n", mib(m.fillPeak), verdict(m.fillPeak >= 0 && m.fillPeak < cfg.maxRSS))
 		fmt.Fprintf(w, "  - peak RSS after a restart on that store, caught up (%.0f recording) and %s idle: %s MiB (VmRSS %s MiB) %s\n",
 			m.restartLag.recording, cfg.rssSettle, mib(m.restart), mib(m.restartRSS), verdict(m.restart >= 0 && m.restart < cfg.maxRSS))
+		fmt.Fprintf(w, "  - the same store with the ledger off, %s idle: %s MiB (the embedded NATS and the filled bucket without the ledger)\n", cfg.rssSettle, mib(m.offPeak))
 		fmt.Fprintf(w, "  - aim: under %d MiB\n", cfg.maxRSS>>20)
 	}
 }

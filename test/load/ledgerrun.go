@@ -35,6 +35,7 @@ type ledgerMemory struct {
 	restart    int64 // VmHWM after a restart on the filled store, caught up and settled
 	restartRSS int64 // VmRSS then
 	restartLag ledgerLag
+	offPeak    int64 // VmHWM after a restart on that store with the ledger off, settled
 	err        error
 }
 
@@ -103,7 +104,7 @@ func (res *ledgerResult) runPhase(ctx context.Context, l *launcher, secret, stat
 			return p
 		}
 	}
-	_ = resetPeakRSS(gw.pid()) // not allowed: the peak covers the start too, still a bound
+	_ = resetPeakRSS(gw.pid()) // when refused, the peak also covers the start: still an upper bound
 	cpu0, _ := procCPU(gw.pid())
 	stop, watched := make(chan struct{}), make(chan struct{})
 	if on {
@@ -133,7 +134,9 @@ func (res *ledgerResult) runPhase(ctx context.Context, l *launcher, secret, stat
 			p.err = fmt.Errorf("ledger phase on: %w", werr)
 			return p
 		}
-		want += uint64(p.final.completed + p.final.abnormal)
+		// What the workload calls for, not what the ledger says it did: one
+		// completed per session, one flagged per abnormal exit.
+		want += uint64(res.work.wantCompleted + res.work.wantAbnormal)
 	}
 	p.stream, p.streamOK, p.err = waitStream(ctx, gw.nats.url, want, 0)
 	return p
@@ -141,9 +144,10 @@ func (res *ledgerResult) runPhase(ctx context.Context, l *launcher, secret, stat
 
 // runMemory opens res.cfg.open sessions through the webhook, waits for the
 // ledger to apply them, then restarts the gateway on that store and reads
-// its peak RSS once it caught up and idled.
+// its peak RSS once it holds them all and idled; then once more with the
+// ledger off, for the baseline.
 func (res *ledgerResult) runMemory(ctx context.Context, l *launcher, secret, stateDir string) *ledgerMemory {
-	m := &ledgerMemory{open: res.cfg.open, fillPeak: -1, restart: -1, restartRSS: -1}
+	m := &ledgerMemory{open: res.cfg.open, fillPeak: -1, restart: -1, restartRSS: -1, offPeak: -1}
 	gw, err := l.startLedgerGateway(ctx, stateDir, true)
 	if err != nil {
 		m.err = err
@@ -152,7 +156,10 @@ func (res *ledgerResult) runMemory(ctx context.Context, l *launcher, secret, sta
 	m.fill, err = sendBurst(ctx, gw.url, secret, res.cfg.c, openSessionNotes(res.cfg.open, 2))
 	end := time.Now()
 	if err == nil {
-		m.fillCaught, m.fillLag, _, err = waitCaughtUp(ctx, gw.admin, end, 5*time.Minute)
+		m.fillCaught, _, _, err = waitCaughtUp(ctx, gw.admin, end, 5*time.Minute)
+	}
+	if err == nil {
+		m.fillLag, err = waitSessions(ctx, gw.admin, float64(m.fill.ok), time.Minute)
 	}
 	if rss, rerr := procPeakRSS(gw.pid()); rerr == nil {
 		m.fillPeak = rss
@@ -164,28 +171,63 @@ func (res *ledgerResult) runMemory(ctx context.Context, l *launcher, secret, sta
 		m.err = fmt.Errorf("fill %d open sessions: %w", res.cfg.open, err)
 		return m
 	}
-	gw, err = l.startLedgerGateway(ctx, stateDir, true)
-	if err != nil {
-		m.err = fmt.Errorf("restart on %d open sessions: %w", res.cfg.open, err)
+	if m.err = m.restartOn(ctx, l, stateDir, res.cfg.rssSettle); m.err != nil {
 		return m
+	}
+	m.err = m.restartOff(ctx, l, stateDir, res.cfg.rssSettle)
+	return m
+}
+
+// restartOn restarts the gateway, ledger on, on the filled store and reads
+// its peak RSS once the ledger holds every open session and idled.
+func (m *ledgerMemory) restartOn(ctx context.Context, l *launcher, stateDir string, settle time.Duration) (err error) {
+	gw, err := l.startLedgerGateway(ctx, stateDir, true)
+	if err != nil {
+		return fmt.Errorf("restart on %d open sessions: %w", m.open, err)
 	}
 	defer func() {
-		if err := gw.stop(); err != nil && m.err == nil {
-			m.err = err
+		if stopErr := gw.stop(); err == nil {
+			err = stopErr
 		}
 	}()
-	if _, m.restartLag, _, err = waitCaughtUp(ctx, gw.admin, time.Now(), 5*time.Minute); err != nil {
-		m.err = fmt.Errorf("restart on %d open sessions: %w", res.cfg.open, err)
-		return m
+	// Caught up with the stream is not enough: the ledger reads the bucket
+	// at start, and its sessions gauge says when every record is in.
+	if m.restartLag, err = waitSessions(ctx, gw.admin, m.fillLag.recording, 5*time.Minute); err != nil {
+		return fmt.Errorf("restart on %d open sessions: %w", m.open, err)
 	}
-	sleepCtx(ctx, res.cfg.rssSettle, nil)
-	if rss, err := procPeakRSS(gw.pid()); err == nil {
-		m.restart = rss
+	sleepCtx(ctx, settle, nil)
+	m.restart, m.restartRSS = peakAndRSS(gw.pid())
+	return nil
+}
+
+// restartOff restarts the gateway with the ledger off on the same store:
+// the embedded NATS with the filled bucket alone, the baseline of the
+// ledger's own memory.
+func (m *ledgerMemory) restartOff(ctx context.Context, l *launcher, stateDir string, settle time.Duration) (err error) {
+	gw, err := l.startLedgerGateway(ctx, stateDir, false)
+	if err != nil {
+		return fmt.Errorf("restart with the ledger off: %w", err)
 	}
-	if rss, err := procRSS(gw.pid()); err == nil {
-		m.restartRSS = rss
+	defer func() {
+		if stopErr := gw.stop(); err == nil {
+			err = stopErr
+		}
+	}()
+	sleepCtx(ctx, settle, nil)
+	m.offPeak, _ = peakAndRSS(gw.pid())
+	return nil
+}
+
+// peakAndRSS reads VmHWM and VmRSS, -1 where unknown.
+func peakAndRSS(pid int) (peak, rss int64) {
+	peak, rss = -1, -1
+	if v, err := procPeakRSS(pid); err == nil {
+		peak = v
 	}
-	return m
+	if v, err := procRSS(pid); err == nil {
+		rss = v
+	}
+	return peak, rss
 }
 
 // onOff names a phase.
