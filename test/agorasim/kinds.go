@@ -86,7 +86,7 @@ type expectation struct {
 // one against the other.
 func (s session) expect() expectation {
 	e := expectation{Session: s.index, Kind: s.kind, SID: s.sid, Cname: s.cname, UIDs: []string{s.uid},
-		State: "exited", Outcome: "ok", Flags: map[string]string{}, Completed: dueNow}
+		State: "exited", Outcome: "ok", Files: []string{}, Flags: map[string]string{}, Completed: dueNow}
 	composite := []string{s.mp4(""), s.playlist("")}
 	switch s.kind {
 	case kindNormal, kindError, kindOld:

@@ -151,7 +151,7 @@ func checkFields(t *testing.T, k kind, w wireBody) {
 // with every due time passed: the test's own reference ledger.
 func derive(t *testing.T, s session, events []*notification) expectation {
 	t.Helper()
-	e := expectation{Session: s.index, Kind: s.kind, SID: s.sid, Cname: s.cname, Flags: map[string]string{}}
+	e := expectation{Session: s.index, Kind: s.kind, SID: s.sid, Cname: s.cname, Files: []string{}, Flags: map[string]string{}}
 	var exited, abnormal, upload bool
 	for _, n := range events {
 		w := decodeAny(t, n, 1)
