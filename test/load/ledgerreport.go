@@ -69,6 +69,24 @@ func (c ledgerComparison) met() (throughput, p99 bool) {
 	return c.throughputRatio >= ledgerMinThroughput, c.p99Ratio > 0 && c.p99Ratio <= ledgerMaxP99
 }
 
+// offSpread is the slowest and fastest events/s of the bursts with the
+// ledger off, and how many there were: the same work twice, so their
+// difference is the machine's noise.
+func offSpread(phases []ledgerPhase) (lo, hi float64, n int) {
+	for _, p := range phases {
+		if p.ledgerOn || p.burst.ok == 0 {
+			continue
+		}
+		eps := p.burst.eventsPerSecond()
+		if n == 0 || eps < lo {
+			lo = eps
+		}
+		hi = max(hi, eps)
+		n++
+	}
+	return lo, hi, n
+}
+
 // mib formats bytes as MiB, "-" when unknown.
 func mib(b int64) string {
 	if b < 0 {
@@ -124,6 +142,10 @@ func writeLedgerAims(w io.Writer, res *ledgerResult) {
 		c.on.eventsPerSecond(), c.throughputRatio, c.off.eventsPerSecond(), ledgerMinThroughput, verdict(tOK))
 	fmt.Fprintf(w, "- p99 with the ledger on: %.2f ms, %.2f× off's %.2f ms (aim ≤ %.2f×) %s\n",
 		millis(c.on.latency.P99), c.p99Ratio, millis(c.off.latency.P99), ledgerMaxP99, verdict(pOK))
+	if lo, hi, n := offSpread(res.phases); n > 1 {
+		fmt.Fprintf(w, "- noise: the %d off bursts ran at %.0f to %.0f events/s (%.0f%% apart); an on/off difference within that says more about the machine than about the ledger\n",
+			n, lo, hi, 100*(hi-lo)/lo)
+	}
 	for i, p := range res.phases {
 		if !p.ledgerOn {
 			continue
