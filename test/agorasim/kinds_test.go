@@ -289,3 +289,37 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestFailoverEvents: after 12 the recorder speaks as newUid, one stream
+// state is told twice (once by each uid, so not a duplicate), and the new
+// server's files are bak1_ ones.
+func TestFailoverEvents(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	s := kindSession(rng, kindFailover)
+	after := false
+	tellers := map[string][]string{} // "44/state" to the uids that told it
+	for _, n := range s.events(rng, time.UnixMilli(1_700_000_000_000), time.Second) {
+		w := decodeBody(t, n.body(1))
+		switch {
+		case n.eventType == 12:
+			if w.Payload.UID != s.uid || w.Payload.Details["newUid"] != float64(atoi(s.newUID)) {
+				t.Errorf("12: uid %s newUid %v, want %s and %s", w.Payload.UID, w.Payload.Details["newUid"], s.uid, s.newUID)
+			}
+			after = true
+		case after && w.Payload.UID != s.newUID:
+			t.Errorf("event %d after the failover: uid %s, want %s", n.eventType, w.Payload.UID, s.newUID)
+		case !after && w.Payload.UID != s.uid:
+			t.Errorf("event %d before the failover: uid %s, want %s", n.eventType, w.Payload.UID, s.uid)
+		}
+		if n.eventType == 44 {
+			k := strconv.Itoa(int(w.Payload.Details["state"].(float64)))
+			tellers[k] = append(tellers[k], w.Payload.UID)
+		}
+		if n.eventType == 4 && after && !strings.HasPrefix(w.Payload.Details["fileList"].(string), "bak1_") {
+			t.Errorf("4 after the failover: fileList %v, want a bak1_ name", w.Payload.Details["fileList"])
+		}
+	}
+	if got := tellers["0"]; !slices.Equal(got, []string{s.uid, s.newUID}) {
+		t.Errorf("video stream started told by %v, want %s then %s", got, s.uid, s.newUID)
+	}
+}
