@@ -3,10 +3,13 @@
 // (whole recording sessions with sequences, Agora's resends with a new
 // notifyMs, redundant duplicates and out-of-order arrivals), and it serves
 // Agora's GET /v1/ncs/ip with HTTP Basic auth from a list the operator edits.
+// Sessions come in kinds (-kinds: normal, abnormal exit, failover, lost 31,
+// lost 11, silent, web page, individual, error, old format), and the run
+// ends with what a session ledger should conclude about each sid.
 //
 // Usage:
 //
-//	go run ./test/agorasim [-sessions 3] [-webhook URL] [-secret S] [-ips FILE] [-serve 30m] ...
+//	go run ./test/agorasim [-sessions 3] [-kinds all] [-expect FILE] [-webhook URL] [-secret S] [-ips FILE] [-serve 30m] ...
 //
 // Every run is bounded (-sessions, -serve), talks only to loopback addresses
 // and exits 1 when a notification never got a 200.
@@ -112,8 +115,15 @@ func sendAll(ctx context.Context, o options, rng *rand.Rand, out io.Writer) erro
 		now:       time.Now,
 		out:       out,
 	}
-	err := sendSessions(ctx, s, o, rng, out)
+	var expected []expectation
+	err := sendSessions(ctx, s, o, rng, out, &expected)
 	s.summary(out)
+	writeExpectations(out, expected)
+	if o.expectFile != "" {
+		if saveErr := saveExpectations(o.expectFile, expected); saveErr != nil {
+			return saveErr
+		}
+	}
 	switch {
 	case errors.Is(err, errUnreachable):
 		return fmt.Errorf("%w (is the gateway listening on %s?)", err, o.webhook)
@@ -123,8 +133,9 @@ func sendAll(ctx context.Context, o options, rng *rand.Rand, out io.Writer) erro
 	return s.err()
 }
 
-// sendSessions is sendAll without the summary.
-func sendSessions(ctx context.Context, s *sender, o options, rng *rand.Rand, out io.Writer) error {
+// sendSessions is sendAll without the summary; it appends to expected what
+// a session ledger should conclude about each session it began to send.
+func sendSessions(ctx context.Context, s *sender, o options, rng *rand.Rand, out io.Writer, expected *[]expectation) error {
 	fmt.Fprintf(out, "agorasim: sending to %s\n", o.webhook)
 	first := true
 	next := func(d delivery) error {
@@ -148,8 +159,13 @@ func sendSessions(ctx context.Context, s *sender, o options, rng *rand.Rand, out
 		}
 	}
 	for i := 1; i <= o.sessions; i++ {
-		sess := newSession(rng, i)
-		fmt.Fprintf(out, "session %d: cname=%s uid=%s sid=%s recording uids %v\n", i, sess.cname, sess.uid, sess.sid, sess.streams)
+		sess := newSessionOf(rng, i, o.kinds[(i-1)%len(o.kinds)])
+		failover := ""
+		if sess.newUID != "" {
+			failover = " failover to uid " + sess.newUID
+		}
+		fmt.Fprintf(out, "session %d: kind=%s cname=%s uid=%s sid=%s recording uids %v%s\n", i, sess.kind, sess.cname, sess.uid, sess.sid, sess.streams, failover)
+		*expected = append(*expected, sess.expect())
 		for _, d := range plan(rng, sess.events(rng, time.Now(), o.interval), o.reorder, o.duplicates) {
 			if err := next(d); err != nil {
 				return err

@@ -22,18 +22,32 @@ type notification struct {
 	msgName   string
 	sequence  int // payload.sequence, from 0 per recording session
 	payload   []byte
+	old       bool  // pre-2021 body: notificationId, eventMs, no productId
+	eventMs   int64 // the old body's event time (its sendts)
 }
 
 // body renders the request body sent at notifyMs, with the envelope keys in
 // the order Agora's samples show (consumers must not rely on it).
 func (n *notification) body(notifyMs int64) []byte {
-	b, err := json.Marshal(object{
+	env := object{
 		{"noticeId", n.noticeID},
 		{"productId", productCloudRecording},
 		{"eventType", n.eventType},
 		{"notifyMs", notifyMs},
 		{"payload", json.RawMessage(n.payload)},
-	})
+	}
+	if n.old {
+		// Old accounts' format (agora/NCS.md section 4): the gateway
+		// publishes it under the product token "unknown".
+		env = object{
+			{"notificationId", n.noticeID},
+			{"eventType", n.eventType},
+			{"notifyMs", notifyMs},
+			{"eventMs", n.eventMs},
+			{"payload", json.RawMessage(n.payload)},
+		}
+	}
+	b, err := json.Marshal(env)
 	if err != nil {
 		panic("agorasim: marshal notification: " + err.Error()) // strings, numbers and valid JSON always marshal
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,8 @@ type options struct {
 	retryWait   time.Duration
 	seed        uint64
 	healthCheck bool
+	kinds       []kind // sessions take them in turn
+	expectFile  string // where to write the expectations as JSON, if anywhere
 
 	ipListen       string
 	customerID     string
@@ -72,6 +75,8 @@ func parseOptions(args []string, stderr io.Writer, getenv func(string) string) (
 	fs.DurationVar(&o.retryWait, "retry-wait", 500*time.Millisecond, "wait before the second resend, doubled before the third (the first is immediate)")
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed; the same seed replays the same sessions and noticeIds (0: a new one, printed)")
 	fs.BoolVar(&o.healthCheck, "health-check", false, "first send the console's test notification (cname test_webhook, uid 12121212)")
+	kinds := fs.String("kinds", defaultKinds, "comma-separated `kinds` the sessions take in turn: "+kindNames()+", or all")
+	fs.StringVar(&o.expectFile, "expect", "", "also write what a session ledger should conclude, per sid, as JSON to this `file`")
 	fs.StringVar(&o.ipListen, "ip-listen", "127.0.0.1:8081", "`address` (loopback) that serves GET /v1/ncs/ip; empty: no IP API")
 	fs.StringVar(&o.customerID, "customer-id", "", "customer `ID` the IP API accepts (default: $AGORASIM_CUSTOMER_ID, else sim-id)")
 	fs.StringVar(&o.customerSecret, "customer-secret", "", "customer `secret` the IP API accepts (default: $AGORASIM_CUSTOMER_SECRET, else sim-secret)")
@@ -83,6 +88,8 @@ func parseOptions(args []string, stderr io.Writer, getenv func(string) string) (
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
 	}
+	var kindsErr error
+	o.kinds, kindsErr = parseKinds(*kinds)
 	// Secrets get their defaults only now, so -h never prints one.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -98,7 +105,7 @@ func parseOptions(args []string, stderr io.Writer, getenv func(string) string) (
 			*d.v = envOr(d.env, d.def)
 		}
 	}
-	if err := o.validate(); err != nil {
+	if err := errors.Join(kindsErr, o.validate()); err != nil {
 		return options{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return o, nil
@@ -153,6 +160,15 @@ func (o options) validate() error {
 		bad("nothing to do: -sessions 0, no -health-check and no -ip-listen")
 	}
 	return errors.Join(errs...)
+}
+
+// kindNames lists the kinds for -h.
+func kindNames() string {
+	names := make([]string, len(allKinds))
+	for i, k := range allKinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkWebhookURL accepts an http(s) URL whose host is on loopback: the

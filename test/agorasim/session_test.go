@@ -34,13 +34,16 @@ func decodeBody(t *testing.T, b []byte) wireBody {
 	return w
 }
 
-// eventTable is NCS.md section 4 for the events a session sends:
-// msgName, serviceType and the details keys beyond msgName.
-var eventTable = map[int]struct {
+// eventSpec is one row of NCS.md section 4.
+type eventSpec struct {
 	msgName     string
 	serviceType int
 	keys        []string
-}{
+}
+
+// eventTable is NCS.md section 4 for the events a session sends:
+// msgName, serviceType and the details keys beyond msgName.
+var eventTable = map[int]eventSpec{
 	4:  {"cloud_recording_file_infos", 0, []string{"fileList"}},
 	11: {"session_exit", 0, []string{"exitStatus"}},
 	30: {"uploader_started", 2, []string{"status"}},

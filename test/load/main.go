@@ -61,6 +61,8 @@ commands:
                  goroutines, and the stream holding exactly the valid ones
   soak           paced load for minutes on the embedded NATS; RSS, heap,
                  goroutines, fds and spool over time, flat or growing
+  ledger         the session ledger's cost on the webhook (on against off in one
+                 run), its catch-up, and peak RSS with 100,000 open sessions
   gen            post signed notifications to a URL and report events/s and latency
   serve-echo     baseline 1: answer 200 after reading the body, no other work
   serve-minimal  baseline 2: read, verify HMAC-SHA256, JetStream publish with ack, 200
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSoakCmd(ctx, rest, stdout, stderr)
 	case "all":
 		return runAllCmd(ctx, rest, stdout, stderr)
+	case "ledger":
+		return runLedgerCmd(ctx, rest, stdout, stderr)
 	case "gen":
 		return runGenCmd(ctx, rest, stdout, stderr)
 	case "serve-echo":
