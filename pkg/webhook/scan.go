@@ -132,40 +132,7 @@ func (s *scanner) object(level fieldSet, depth int) bool {
 // field reads the value of key at level: into f when it is a field we
 // route on, skipping it (with validation) otherwise.
 func (s *scanner) field(level fieldSet, key []byte, depth int) bool {
-	dst := -1
-	nested := ignored
-	switch level {
-	case topLevel:
-		switch string(key) { // no allocation: the conversion is only compared
-		case "noticeId":
-			dst = fNoticeID
-		case "notificationId":
-			dst = fNotificationID
-		case "productId":
-			dst = fProductID
-		case "eventType":
-			dst = fEventType
-		case "sid":
-			dst = fSID
-		case "notifyMs":
-			dst = fNotifyMs
-		case "payload":
-			nested = payloadLevel
-		}
-	case payloadLevel:
-		switch string(key) {
-		case "cname":
-			dst = fPayloadCname
-		case "sid":
-			dst = fPayloadSID
-		case "details":
-			nested = detailsLevel
-		}
-	case detailsLevel:
-		if string(key) == "msgName" {
-			dst = fMsgName
-		}
-	}
+	dst, nested := fieldOf(level, key)
 	if nested != ignored && s.i < len(s.b) && s.b[s.i] == '{' {
 		// A payload or details that is not an object is skipped, as
 		// encoding/json skips a value of the wrong type.
