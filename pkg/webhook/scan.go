@@ -35,7 +35,7 @@ const (
 // validation pass, then the decode) and was the largest cost of a request:
 // notifications carry kilobytes of payload (file lists) around a handful of
 // fields. BenchmarkEnvelope keeps it honest on the load tool's bodies: it
-// is 7-9x faster than encoding/json and 1.3-1.4x faster than jsontext (a
+// is 7-9x faster than encoding/json and 1.3-2x faster than jsontext (a
 // single-pass validating tokenizer doing the same job), with one
 // allocation against their 24 and 10. Semantics match encoding/json's for these fields except that keys
 // match exactly (encoding/json also accepts case-folded keys such as
