@@ -21,6 +21,16 @@ func discardLogger() *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
 }
 
+// daemonLogger is the daemon's production logger (cmd/ncs-gateway's
+// newLogger, log.format json) at level, writing to nowhere: the
+// accepted line's cost is its encoding, not the disk.
+func daemonLogger(level zapcore.Level) *zap.Logger {
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	ec.EncodeDuration = zapcore.SecondsDurationEncoder
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(ec), zapcore.AddSync(io.Discard), level))
+}
+
 func BenchmarkVerify(b *testing.B) {
 	body := fixture(b, "uploaded.json")
 	v, err := NewVerifier([]string{testSecret}, false)
@@ -66,10 +76,17 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 
 // BenchmarkHandler measures one notification through the handler (verify,
 // parse, check freshness, publish to a no-op, answer, log, count),
-// without the network.
+// without the network, with the daemon's logger at warn (no line per
+// notification) and at info (the default: one line each).
 func BenchmarkHandler(b *testing.B) {
+	for _, level := range []zapcore.Level{zapcore.WarnLevel, zapcore.InfoLevel} {
+		b.Run(level.String(), func(b *testing.B) { benchHandler(b, daemonLogger(level)) })
+	}
+}
+
+func benchHandler(b *testing.B, log *zap.Logger) {
 	body := fixture(b, "uploaded.json")
-	s, err := NewServer(testConfig(), noopPublisher{}, discardLogger(), nil)
+	s, err := NewServer(testConfig(), noopPublisher{}, log, nil)
 	if err != nil {
 		b.Fatalf("new server: %v", err)
 	}

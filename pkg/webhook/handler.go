@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Error answers, fixed so that nothing from the request is ever echoed.
@@ -133,21 +134,29 @@ func (s *Server) handleNotify(c echo.Context) (err error) {
 	s.answer(w, start, http.StatusOK, *buf)
 	answerBufs.Put(buf)
 	if ce := s.log.Check(zap.InfoLevel, "notification accepted"); ce != nil {
-		// The fields' array is recycled: a variadic slice passed to a
-		// logger escapes, one allocation per request otherwise. Cores
-		// encode fields during Write and keep no reference to the slice.
-		fs := acceptedFields.Get().(*[6]zap.Field)
-		fs[0] = zap.String("notice_id", n.ID)
-		fs[1] = zap.String("product_id", n.ProductID)
-		fs[2] = zap.String("event_type", n.EventType)
-		fs[3] = zap.String("outcome", outcome.String())
-		fs[4] = zap.Duration("latency", time.Since(start))
-		fs[5] = zap.String("remote_addr", r.RemoteAddr)
-		ce.Write(fs[:]...)
-		*fs = [6]zap.Field{}
-		acceptedFields.Put(fs)
+		logAccepted(ce, &n, outcome, start, r.RemoteAddr)
 	}
 	return nil
+}
+
+// logAccepted writes the info line of an accepted notification, the one
+// line per request at the default level. Its cost is the encoding: the
+// fields are plain strings (no reflection), the latency is taken from the
+// entry's own clock reading instead of a second one, and the fields' array
+// is recycled: a variadic slice passed to a logger escapes, one allocation
+// per request otherwise. Cores encode fields during Write and keep no
+// reference to the slice.
+func logAccepted(ce *zapcore.CheckedEntry, n *Notification, outcome Outcome, start time.Time, remoteAddr string) {
+	fs := acceptedFields.Get().(*[6]zap.Field)
+	fs[0] = zap.String("notice_id", n.ID)
+	fs[1] = zap.String("product_id", n.ProductID)
+	fs[2] = zap.String("event_type", n.EventType)
+	fs[3] = zap.String("outcome", outcome.String())
+	fs[4] = zap.Duration("latency", ce.Time.Sub(start))
+	fs[5] = zap.String("remote_addr", remoteAddr)
+	ce.Write(fs[:]...)
+	*fs = [6]zap.Field{}
+	acceptedFields.Put(fs)
 }
 
 // answerBufs and acceptedFields recycle the 200 answer's bytes and the

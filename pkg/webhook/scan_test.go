@@ -154,21 +154,3 @@ func FuzzScanEnvelope(f *testing.F) {
 		}
 	})
 }
-
-func BenchmarkScanVsUnmarshal(b *testing.B) {
-	body := fixture(b, "uploaded.json")
-	b.Run("scanEnvelope", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			scanEnvelope(body)
-		}
-	})
-	b.Run("json.Unmarshal", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			referenceScan(body)
-		}
-	})
-}

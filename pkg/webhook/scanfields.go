@@ -60,3 +60,42 @@ func (s *scanner) fields() envelopeFields {
 		payloadCname: out[fPayloadCname], payloadSID: out[fPayloadSID], msgName: out[fMsgName],
 	}
 }
+
+// fieldOf says what the envelope reads under key at level: the field
+// index dst (or -1), or the level of the object nested there (or ignored).
+func fieldOf(level fieldSet, key []byte) (dst int, nested fieldSet) {
+	dst, nested = -1, ignored
+	switch level {
+	case topLevel:
+		switch string(key) {
+		case "noticeId":
+			dst = fNoticeID
+		case "notificationId":
+			dst = fNotificationID
+		case "productId":
+			dst = fProductID
+		case "eventType":
+			dst = fEventType
+		case "sid":
+			dst = fSID
+		case "notifyMs":
+			dst = fNotifyMs
+		case "payload":
+			nested = payloadLevel
+		}
+	case payloadLevel:
+		switch string(key) {
+		case "cname":
+			dst = fPayloadCname
+		case "sid":
+			dst = fPayloadSID
+		case "details":
+			nested = detailsLevel
+		}
+	case detailsLevel:
+		if string(key) == "msgName" {
+			dst = fMsgName
+		}
+	}
+	return dst, nested
+}

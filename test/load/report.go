@@ -92,8 +92,9 @@ func writeReport(w io.Writer, cfg suiteConfig, mc machine, corp *corpus, rows []
 	lo, med, mean, hi := corp.sizeStats()
 	fmt.Fprintf(w, "- bodies: %d Cloud Recording templates (productId 3), sizes %d..%d B, median %d B, mean %d B; every request a new noticeId, signed\n",
 		len(corp.templates), lo, hi, med, mean)
-	fmt.Fprintf(w, "- cells: %s measured after %s warm-up; minimal receiver %s + %s around the gateway's window, pooled\n",
+	fmt.Fprintf(w, "- cells: %s measured after %s warm-up; minimal receiver %s + %s around each gateway's window (warn, and info as its own pair), pooled\n",
 		cfg.duration, cfg.warmup, cfg.duration/2, cfg.duration/2)
+	fmt.Fprintf(w, "- minimal receiver: %s\n", minimalDescription(cfg.minimalDecode))
 	if mc.free != "" {
 		fmt.Fprintf(w, "\n```\n$ free -h\n%s\n```\n", mc.free)
 	}
@@ -160,16 +161,31 @@ func writeReport(w io.Writer, cfg suiteConfig, mc machine, corp *corpus, rows []
 }
 
 // ratioOf is r's events/s over the minimal receiver's in the same setup and
-// concurrency.
+// concurrency: the minimal's windows around r's own (around the info
+// gateway for it, else around the warn gateway).
 func ratioOf(r row, rows []row) (float64, bool) {
-	for _, o := range rows {
-		if o.setup == r.setup && o.c == r.c && o.target == targetMinimal {
-			if eps := o.m.res.EventsPerSecond(); eps > 0 {
-				return r.m.res.EventsPerSecond() / eps, true
+	bases := []string{targetMinimal}
+	if r.target == targetGatewayInfo || r.target == targetMinimalInfo {
+		bases = []string{targetMinimalInfo, targetMinimal}
+	}
+	for _, base := range bases {
+		for _, o := range rows {
+			if o.setup == r.setup && o.c == r.c && o.target == base {
+				if eps := o.m.res.EventsPerSecond(); eps > 0 {
+					return r.m.res.EventsPerSecond() / eps, true
+				}
 			}
 		}
 	}
 	return 0, false
+}
+
+// minimalDescription says what the minimal receiver does for a -minimal value.
+func minimalDescription(decode string) string {
+	if decode == decodeJSON {
+		return "HMAC, the envelope decoded with encoding/json (`-minimal json`), publish with the noticeId"
+	}
+	return "HMAC, the noticeId found with a byte scan (`-minimal scan`), publish with the noticeId"
 }
 
 func ratioCell(r row, rows []row) string {

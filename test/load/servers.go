@@ -83,11 +83,16 @@ func runMinimalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	embedded := fs.String("embedded", "", "run an in-process nats-server with its JetStream store in this `dir` "+
 		"(fsync before every ack, like the gateway's embedded default) and publish to it in-process; -nats is then ignored")
 	urlFile := fs.String("nats-url-file", "", "with -embedded: write the embedded server's loopback client URL to this `file`")
+	decode := fs.String("decode", decodeScan, "how the noticeId is read: "+decodeScan+" (a byte scan for it) or "+
+		decodeJSON+" (the envelope decoded with encoding/json, as a typical Go receiver does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	idOf, err := noticeIDReader(*decode)
+	if err != nil {
+		return err
+	}
 	var nc *nats.Conn
-	var err error
 	if *embedded != "" {
 		emb, err := startMinimalEmbedded(*embedded, *urlFile)
 		if err != nil {
@@ -108,7 +113,7 @@ func runMinimalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := ensureStream(ctx, js, *stream); err != nil {
 		return err
 	}
-	h := &minimalHandler{key: []byte(secretFrom(*secret)), js: js, subject: *subject}
+	h := &minimalHandler{key: []byte(secretFrom(*secret)), js: js, subject: *subject, noticeID: idOf}
 	return serve(ctx, sf, h, stdout)
 }
 
@@ -144,6 +149,9 @@ type minimalHandler struct {
 	key     []byte
 	js      jsPublisher
 	subject string
+	// noticeID reads the id from a verified body ("" when it has none):
+	// scanNoticeID unless set.
+	noticeID func([]byte) string
 }
 
 func (h *minimalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +167,11 @@ func (h *minimalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"bad signature"}`, http.StatusUnauthorized)
 		return
 	}
-	id := scanNoticeID(body)
+	idOf := h.noticeID
+	if idOf == nil {
+		idOf = scanNoticeID
+	}
+	id := idOf(body)
 	if id == "" {
 		http.Error(w, `{"error":"no noticeId"}`, http.StatusBadRequest)
 		return

@@ -23,7 +23,8 @@ func (s *suite) runEcho(ctx context.Context, setup string, c int) error {
 }
 
 // runExternal: echo; then the minimal receiver and the gateway against one
-// fresh nats-server; then the gateway at log level info.
+// fresh nats-server; then the gateway at log level info, bracketed by the
+// same minimal receiver again.
 func (s *suite) runExternal(ctx context.Context, dir string, c int) error {
 	setup := setupExternal
 	if err := s.runEcho(ctx, setup, c); err != nil {
@@ -55,13 +56,12 @@ func (s *suite) runExternal(ctx context.Context, dir string, c int) error {
 		if err != nil {
 			return err
 		}
-		m, err := s.measure(ctx, setup, targetGatewayInfo, gi.target, ns, c, s.cfg.duration)
+		minSent, giSent, err := s.runPairAs(ctx, setup, c, targetMinimalInfo, targetGatewayInfo, minimal, ns, gi.target, ns)
 		if err != nil {
 			return err
 		}
-		s.rows = append(s.rows, row{setup: setup, target: targetGatewayInfo, c: c, m: m, natsSeparate: true})
-		sent += uint64(m.res.OK)
-		targets += " + gateway (info)"
+		sent += minSent + giSent
+		targets += " + minimal + gateway (info)"
 		if err := gi.stop(); err != nil {
 			return err
 		}
@@ -73,7 +73,8 @@ func (s *suite) runExternal(ctx context.Context, dir string, c int) error {
 // runEmbedded: echo; then the gateway with its embedded NATS and the
 // minimal receiver with an embedded NATS of its own (same durability: file
 // store, fsync before every ack; each in its own store), each counted in
-// its own stream; then the gateway at log level info on the same store.
+// its own stream; then the gateway at log level info on the same store,
+// bracketed by the same minimal receiver on its (as much grown) store.
 // The gateway's embedded server lets TCP clients only read, so the minimal
 // cannot share it, and giving it its own keeps the comparison fair: both
 // pay for an in-process server and its fsyncs.
@@ -95,28 +96,27 @@ func (s *suite) runEmbedded(ctx context.Context, dir string, c int) error {
 	if err != nil {
 		return err
 	}
-	s.checkStream(ctx, setup, c, minNATS.url, minSent, "minimal, its own embedded NATS")
-	if err := minimal.stop(); err != nil {
-		return err
-	}
 	s.checkStream(ctx, setup, c, gw.nats.url, gwSent, "gateway, its embedded NATS")
 	if err := gw.stop(); err != nil {
 		return err
 	}
+	minTargets := "minimal, its own embedded NATS"
 	if contains(s.cfg.infoAt, c) {
 		gi, err := s.l.startGateway(ctx, gatewayOptions{stateDir: state, logLevel: "info"})
 		if err != nil {
 			return err
 		}
-		m, err := s.measure(ctx, setup, targetGatewayInfo, gi.target, gi.nats, c, s.cfg.duration)
+		minInfo, giSent, err := s.runPairAs(ctx, setup, c, targetMinimalInfo, targetGatewayInfo, minimal, minNATS, gi.target, gi.nats)
 		if err != nil {
 			return err
 		}
-		s.rows = append(s.rows, row{setup: setup, target: targetGatewayInfo, c: c, m: m, natsInside: true})
-		gwSent += uint64(m.res.OK)
+		minSent += minInfo
+		minTargets += ", around both gateways"
+		gwSent += giSent
 		s.checkStream(ctx, setup, c, gi.nats.url, gwSent, "gateway + gateway (info), its embedded NATS, same store")
 	}
-	return nil
+	s.checkStream(ctx, setup, c, minNATS.url, minSent, minTargets)
+	return minimal.stop()
 }
 
 // runPair measures the minimal receiver and the gateway in the order
@@ -126,22 +126,27 @@ func (s *suite) runEmbedded(ctx context.Context, dir string, c int) error {
 // on both alike. It returns the 200s each of them answered. A NATS host
 // that is the target's own process counts as inside it.
 func (s *suite) runPair(ctx context.Context, setup string, c int, minimal *target, minNATS *natsHost, gw *target, gwNATS *natsHost) (minSent, gwSent uint64, err error) {
+	return s.runPairAs(ctx, setup, c, targetMinimal, targetGateway, minimal, minNATS, gw, gwNATS)
+}
+
+// runPairAs is runPair with the two rows' target names.
+func (s *suite) runPairAs(ctx context.Context, setup string, c int, minName, gwName string, minimal *target, minNATS *natsHost, gw *target, gwNATS *natsHost) (minSent, gwSent uint64, err error) {
 	half := s.cfg.duration / 2
-	m1, err := s.measure(ctx, setup, targetMinimal+" (1st half)", minimal, minNATS, c, half)
+	m1, err := s.measure(ctx, setup, minName+" (1st half)", minimal, minNATS, c, half)
 	if err != nil {
 		return 0, 0, err
 	}
-	g, err := s.measure(ctx, setup, targetGateway, gw, gwNATS, c, s.cfg.duration)
+	g, err := s.measure(ctx, setup, gwName, gw, gwNATS, c, s.cfg.duration)
 	if err != nil {
 		return 0, 0, err
 	}
-	m2, err := s.measure(ctx, setup, targetMinimal+" (2nd half)", minimal, minNATS, c, half)
+	m2, err := s.measure(ctx, setup, minName+" (2nd half)", minimal, minNATS, c, half)
 	if err != nil {
 		return 0, 0, err
 	}
 	s.rows = append(s.rows,
-		row{setup: setup, target: targetMinimal, c: c, m: pool(m1, m2), natsSeparate: minNATS.proc != minimal.proc, natsInside: minNATS.proc == minimal.proc},
-		row{setup: setup, target: targetGateway, c: c, m: g, natsSeparate: gwNATS.proc != gw.proc, natsInside: gwNATS.proc == gw.proc},
+		row{setup: setup, target: minName, c: c, m: pool(m1, m2), natsSeparate: minNATS.proc != minimal.proc, natsInside: minNATS.proc == minimal.proc},
+		row{setup: setup, target: gwName, c: c, m: g, natsSeparate: gwNATS.proc != gw.proc, natsInside: gwNATS.proc == gw.proc},
 	)
 	return uint64(m1.res.OK + m2.res.OK), uint64(g.res.OK), nil
 }

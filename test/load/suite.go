@@ -24,6 +24,7 @@ const (
 const (
 	targetEcho        = "echo (no work)"
 	targetMinimal     = "minimal receiver"
+	targetMinimalInfo = "minimal receiver (around info)"
 	targetGateway     = "gateway (log warn)"
 	targetGatewayInfo = "gateway (log info)"
 )
@@ -33,7 +34,8 @@ type suiteConfig struct {
 	duration      time.Duration
 	warmup        time.Duration
 	concurrencies []int
-	infoAt        []int // concurrencies at which the gateway also runs at log level info
+	infoAt        []int  // concurrencies at which the gateway also runs at log level info
+	minimalDecode string // serve-minimal -decode: decodeScan or decodeJSON
 	setups        []string
 	sizes         sizeRange
 	templates     int
@@ -108,6 +110,7 @@ func runSuite(ctx context.Context, sess *session, cfg suiteConfig) (string, erro
 	if err != nil {
 		return "", err
 	}
+	l.minimalDecode = cfg.minimalDecode
 	info := gatherMachine(ctx)
 	s := &suite{
 		cfg:      cfg,
@@ -137,6 +140,8 @@ func parseSuiteFlags(args []string, stderr io.Writer) (suiteConfig, error) {
 	cs := fs.String("c", "1,32,256", "concurrencies, comma-separated")
 	infoC := fs.String("info-c", "32", "concurrencies at which the gateway is also run at log level info (empty: none)")
 	setups := fs.String("setups", "external,embedded,cluster", "NATS setups: external, embedded, cluster (3 nodes, R3, with a leader-kill run)")
+	minimal := fs.String("minimal", decodeScan, "how the minimal receiver reads the noticeId: "+decodeScan+
+		" (a byte scan) or "+decodeJSON+" (it decodes the envelope with encoding/json)")
 	quick := fs.Bool("quick", false, "smoke run: 3 s cells, 1 s warm-up, c=32 only")
 	sizes := fs.String("sizes", "200:8192", "body sizes MIN:MAX in bytes, log-uniform")
 	templates := fs.Int("templates", 1024, "distinct body templates (each request still gets its own noticeId)")
@@ -152,7 +157,7 @@ func parseSuiteFlags(args []string, stderr io.Writer) (suiteConfig, error) {
 		return suiteConfig{}, errUsage
 	}
 	cfg := suiteConfig{duration: *d, warmup: *warm, templates: *templates, maxRequests: *n,
-		out: *out, keep: *keep, tmpParent: *tmp}
+		out: *out, keep: *keep, tmpParent: *tmp, minimalDecode: *minimal}
 	cfg.commandLine = strings.Join(append([]string{"go run ./test/load suite"}, args...), " ")
 	if *quick {
 		cfg.duration, cfg.warmup, *cs, *infoC = 3*time.Second, time.Second, "32", "32"
@@ -176,6 +181,9 @@ func parseSuiteFlags(args []string, stderr io.Writer) (suiteConfig, error) {
 		default:
 			errs = append(errs, fmt.Errorf("-setups: %q is not external, embedded or cluster", s))
 		}
+	}
+	if _, err := noticeIDReader(cfg.minimalDecode); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.sizes, err = parseSizeRange(*sizes); err != nil {
 		errs = append(errs, err)
@@ -209,7 +217,8 @@ func (s *suite) estimate() time.Duration {
 	total := time.Duration(len(s.cfg.concurrencies)*len(s.cfg.setups)) * perCell
 	for _, c := range s.cfg.infoAt {
 		if contains(s.cfg.concurrencies, c) {
-			total += time.Duration(len(s.cfg.setups)) * (d + w)
+			// The info gateway, bracketed by the minimal receiver again.
+			total += time.Duration(len(s.cfg.setups)) * ((d + w) + 2*(d/2+w))
 		}
 	}
 	return total

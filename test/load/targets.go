@@ -47,8 +47,10 @@ type launcher struct {
 	dir    string
 	bins   binaries
 	secret string
-	seq    int
-	procs  []*proc
+	// minimalDecode is serve-minimal's -decode; empty for its default.
+	minimalDecode string
+	seq           int
+	procs         []*proc
 }
 
 // start runs argv as a named child and tracks it for stopAll.
@@ -113,7 +115,15 @@ func (l *launcher) startEcho(ctx context.Context) (*target, error) {
 
 // startMinimal runs baseline 2 against natsURL.
 func (l *launcher) startMinimal(ctx context.Context, natsURL string) (*target, error) {
-	return l.startBaseline(ctx, "serve-minimal", "-nats", natsURL)
+	return l.startBaseline(ctx, "serve-minimal", append([]string{"-nats", natsURL}, l.minimalArgs()...)...)
+}
+
+// minimalArgs are the flags every serve-minimal gets.
+func (l *launcher) minimalArgs() []string {
+	if l.minimalDecode == "" {
+		return nil
+	}
+	return []string{"-decode", l.minimalDecode}
 }
 
 // startMinimalEmbedded runs baseline 2 with its own in-process nats-server
@@ -122,7 +132,7 @@ func (l *launcher) startMinimal(ctx context.Context, natsURL string) (*target, e
 // itself, so its NATS CPU is inside its own.
 func (l *launcher) startMinimalEmbedded(ctx context.Context, storeDir string) (*target, *natsHost, error) {
 	urlFile := storeDir + ".url"
-	t, err := l.startBaseline(ctx, "serve-minimal", "-embedded", storeDir, "-nats-url-file", urlFile)
+	t, err := l.startBaseline(ctx, "serve-minimal", append([]string{"-embedded", storeDir, "-nats-url-file", urlFile}, l.minimalArgs()...)...)
 	if err != nil {
 		return nil, nil, err
 	}
