@@ -139,3 +139,31 @@ func TestLedgerTwoGatewaysNATSOutageAndLostConsumer(t *testing.T) {
 		t.Errorf("no gateway logged the lost consumer")
 	}
 }
+
+// TestClusterLedgerLeaderKilled runs the ledger of two gateways on the
+// three-node cluster (an R3 stream and an R3 bucket) and SIGKILLs the
+// stream's leader halfway: every session still ends with one
+// session.completed and one session.flagged per reason.
+func TestClusterLedgerLeaderKilled(t *testing.T) {
+	c := startNATSCluster(t)
+	var gws []*gateway
+	for range 2 {
+		g := newGateway(t, gatewayOptions{natsURL: c.urls(), extra: ledgerYAML})
+		g.base = strings.Replace(g.base, "  publish_timeout: 1s\n", "  publish_timeout: 3s\n  stream_replicas: 3\n", 1)
+		g.writeConfig()
+		g.start()
+		gws = append(gws, g)
+	}
+	leader := c.waitStreamCurrent(clusterStream, 3, 60*time.Second)
+
+	sessions := ledgerSessions("cluster", 6)
+	bodies := ledgerBodies(sessions, 3)
+	half := len(bodies) / 2
+	postAll(t, bodies[:half], gws...)
+	c.node(leader).kill()
+	postAll(t, bodies[half:], gws...)
+	c.node(leader).start(faultsNATSServerBinary(t))
+
+	wantDerived(t, c.urls(), sessions, 120*time.Second)
+	checkRecords(t, c.urls(), sessions)
+}
