@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,11 +23,15 @@ import (
 // pkgVersion is the version the test builds the package with.
 const pkgVersion = "0.0.1+e2e"
 
+// readerPasswordPath is the password file of the embedded NATS's read-only
+// user "reader", which the packaged config declares and postinst generates.
+const readerPasswordPath = "/etc/ncs-gateway/nats-reader-password"
+
 // TestDebianPackage builds the .deb with packaging/build-deb.sh, installs it
 // with apt into a fresh Debian root made by debootstrap, checks what an
-// operator gets (files, modes, user, conffile, unit, a working binary),
-// reinstalls it over a running firewall and an edited config, then removes
-// and purges it. Every command in the root runs through chroot inside a
+// operator gets (files, modes, user, conffile, the generated NATS reader
+// password, unit, a working binary), reinstalls it over a running firewall
+// and an edited config, then removes and purges it. Every command in the root runs through chroot inside a
 // network namespace of its own, so the maintainer scripts' firewall work
 // never reaches the host's firewall. About 2.5 minutes, mostly debootstrap.
 func TestDebianPackage(t *testing.T) {
@@ -61,6 +66,7 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("apt-get install output lacks postinst's next steps; got:\n%s", res.stdout)
 	}
 	u := checkInstalled(t, r)
+	checkReaderPassword(t, r, u, res)
 	r.checkConfigRuns(t, u)
 	checkUnitVerifies(t, r)
 
@@ -148,6 +154,7 @@ func checkInstalled(t *testing.T, r *debRoot) passwdEntry {
 func checkReinstall(t *testing.T, r *debRoot, u passwdEntry) {
 	t.Helper()
 	cfg := r.path("/etc/ncs-gateway/ncs-gateway.yaml")
+	password := readFile(t, r.path(readerPasswordPath))
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +174,11 @@ func checkReinstall(t *testing.T, r *debRoot, u passwdEntry) {
 	if got, ok := r.passwd()["ncs-gateway"]; !ok || got != u {
 		t.Errorf("user after reinstall: got %+v (present %t), want %+v", got, ok, u)
 	}
+	// Readers already hold the password: postinst must not make a new one.
+	if got := readFile(t, r.path(readerPasswordPath)); !bytes.Equal(got, password) {
+		t.Errorf("%s after reinstall: got different content (%d bytes), want the first install's password kept", readerPasswordPath, len(got))
+	}
+	pkgFile{readerPasswordPath, false, 0o640, 0, u.gid, ""}.check(t, r)
 	if !r.hasNFTable() {
 		t.Error("after reinstall: got no table inet ncs_gateway, want the rules left in place (only remove drops them)")
 	}
@@ -188,7 +200,7 @@ func checkRemove(t *testing.T, r *debRoot) {
 			t.Errorf("after apt-get remove: %s: got err %v, want it gone", p, err)
 		}
 	}
-	for _, p := range []string{"/etc/ncs-gateway/ncs-gateway.yaml", "/etc/ncs-gateway/credentials/webhook-secrets", "/var/lib/ncs-gateway"} {
+	for _, p := range []string{"/etc/ncs-gateway/ncs-gateway.yaml", readerPasswordPath, "/etc/ncs-gateway/credentials/webhook-secrets", "/var/lib/ncs-gateway"} {
 		if _, err := os.Lstat(r.path(p)); err != nil {
 			t.Errorf("after apt-get remove: %s: got %v, want it kept until purge", p, err)
 		}
@@ -206,7 +218,8 @@ func checkRemove(t *testing.T, r *debRoot) {
 func checkPurge(t *testing.T, r *debRoot) {
 	t.Helper()
 	r.mustRun("", nil, "dpkg", "--purge", "ncs-gateway")
-	for _, p := range []string{"/etc/ncs-gateway", "/var/lib/ncs-gateway", "/usr/share/doc/ncs-gateway", "/usr/share/ncs-gateway"} {
+	// The generated password is no conffile: postrm, not dpkg, deletes it.
+	for _, p := range []string{readerPasswordPath, "/etc/ncs-gateway", "/var/lib/ncs-gateway", "/usr/share/doc/ncs-gateway", "/usr/share/ncs-gateway"} {
 		if _, err := os.Lstat(r.path(p)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("after dpkg --purge: %s: got err %v, want it gone", p, err)
 		}
@@ -242,10 +255,19 @@ func (r *debRoot) checkConfigRuns(t *testing.T, u passwdEntry) {
 		}
 	}
 
+	if strings.Contains(res.stderr, "password") {
+		t.Errorf("-check-config without secrets: got stderr\n%s\nwant no complaint about the NATS reader's password file", res.stderr)
+	}
+
+	// The packaged config declares the embedded NATS user reader, whose
+	// password file the service user must read: this run reads it.
 	res = r.run(as, []string{"NCS_GATEWAY_WEBHOOK_SECRETS=hook-secret", "NCS_GATEWAY_CUSTOMER_ID=cust-id",
 		"NCS_GATEWAY_CUSTOMER_SECRET=cust-secret", "NCS_GATEWAY_FIREWALL_BACKEND=none"}, "/usr/bin/ncs-gateway", "-check-config")
-	if res.code != 0 || !strings.Contains(res.stdout, ": ok") {
-		t.Errorf("-check-config with secrets in the environment: got exit %d, stdout %q, stderr:\n%s\nwant exit 0 and ok", res.code, res.stdout, res.stderr)
+	if res.code != 0 || !strings.Contains(res.stdout, ": ok") || !strings.Contains(res.stdout, "embedded_passwords=1") {
+		t.Errorf("-check-config with secrets in the environment: got exit %d, stdout %q, stderr:\n%s\nwant exit 0, ok and embedded_passwords=1", res.code, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stdout, "anonymous") {
+		t.Errorf("-check-config of the packaged config: got stdout %q, want no warning about anonymous NATS access", res.stdout)
 	}
 
 	// The files the README tells the operator to create, root-only.
@@ -263,6 +285,39 @@ func (r *debRoot) checkConfigRuns(t *testing.T, u passwdEntry) {
 	res = r.run("", []string{"CREDENTIALS_DIRECTORY=/etc/ncs-gateway/credentials"}, "/usr/bin/ncs-gateway", "-check-config")
 	if res.code != 0 || !strings.Contains(res.stdout, "webhook_secrets=1 customer_id=true customer_secret=true") {
 		t.Errorf("-check-config with credential files: got exit %d, stdout %q, stderr:\n%s\nwant exit 0 with all three secrets", res.code, res.stdout, res.stderr)
+	}
+}
+
+// checkReaderPassword checks the password postinst generated for the
+// embedded NATS's reader: random-looking, never shown in install's output,
+// which tells the operator where it is and how to use it, and made in place
+// (no temporary file left beside it).
+func checkReaderPassword(t *testing.T, r *debRoot, u passwdEntry, install runResult) {
+	t.Helper()
+	pkgFile{readerPasswordPath, false, 0o640, 0, u.gid, ""}.check(t, r)
+	password := readFile(t, r.path(readerPasswordPath))
+	// Its value is never logged, even here: only its shape.
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).Match(password) {
+		t.Errorf("%s: got %d bytes, want 64 hex digits (32 random bytes) and no newline", readerPasswordPath, len(password))
+	}
+	if strings.Contains(install.stdout+install.stderr, string(password)) {
+		t.Errorf("apt-get install output: got the reader's password in it, want it never printed")
+	}
+	for _, want := range []string{readerPasswordPath, `--user reader --password "$(cat ` + readerPasswordPath + `)"`} {
+		if !strings.Contains(install.stdout, want) {
+			t.Errorf("apt-get install output: got\n%s\nwant it to contain %q", install.stdout, want)
+		}
+	}
+	entries, err := os.ReadDir(r.path("/etc/ncs-gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got, want := strings.Join(names, " "), "credentials nats-reader-password ncs-gateway.yaml"; got != want {
+		t.Errorf("/etc/ncs-gateway after install: got %q, want %q", got, want)
 	}
 }
 
@@ -330,21 +385,4 @@ func buildDeb(dir string) (string, error) {
 		return "", fmt.Errorf("build-deb.sh printed %q, want a path to %s<arch>.deb", deb, want)
 	}
 	return deb, nil
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }

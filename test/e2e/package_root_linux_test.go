@@ -292,3 +292,22 @@ func unmountUnder(dir string) error {
 	}
 	return nil
 }
+
+// readFile reads a file of the host (or, through path, of the root).
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// copyFile copies a file, such as the .deb into the root.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
