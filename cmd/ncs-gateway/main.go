@@ -110,10 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	if err != nil {
 		return err
 	}
-	secrets, err := config.LoadSecrets(cfg, lookup)
-	if err != nil {
-		return fmt.Errorf("load secrets: %w", err)
-	}
+	// -status, -sessions and -remove-firewall need no secret: a missing
+	// password file must not keep the package's prerm from removing the rules.
 	switch {
 	case f.status:
 		return statusCmd(ctx, cfg, stdout)
@@ -125,11 +123,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	switch {
-	case f.refresh:
-		return refreshCmd(ctx, cfg, secrets, refresh.Options{DryRun: f.dryRun, Force: f.force}, stdout, log)
-	case f.removeFirewall:
+	if f.removeFirewall {
 		return removeFirewallCmd(ctx, cfg, stdout, log)
+	}
+	secrets, err := config.LoadSecrets(cfg, lookup)
+	if err != nil {
+		return fmt.Errorf("load secrets: %w", err)
+	}
+	if f.refresh {
+		return refreshCmd(ctx, cfg, secrets, refresh.Options{DryRun: f.dryRun, Force: f.force}, stdout, log)
 	}
 	return runDaemon(ctx, cfg, secrets, log)
 }

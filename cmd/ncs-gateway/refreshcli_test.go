@@ -37,3 +37,22 @@ func TestRefreshNeedsNoWebhookSecret(t *testing.T) {
 		t.Errorf("stdout: got\n%s\nwant the plan with 198.51.100.1 added", out.String())
 	}
 }
+
+// TestRemoveFirewallNeedsNoSecret: the package's prerm runs
+// -remove-firewall; a missing secret file (the embedded reader's password,
+// deleted by hand) must not leave the rules behind.
+func TestRemoveFirewallNeedsNoSecret(t *testing.T) {
+	path := writeConfig(t, fmt.Sprintf(`state_dir: %s
+admin: {listen: "127.0.0.1:0", control_socket: %s}
+nats: {embedded_users: [{user: reader, password_file: %s}]}
+ncs: {endpoints: []}
+firewall: {backend: none, ports: [8443]}
+`, t.TempDir(), filepath.Join(t.TempDir(), "control.sock"), filepath.Join(t.TempDir(), "gone")))
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-config", path, "-remove-firewall"}, &out, &errb, env()); err != nil {
+		t.Fatalf("-remove-firewall with a missing password file: got %v, want success\nstderr:\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "removed ncs-gateway's none rules") {
+		t.Errorf("stdout: got %q, want the removal", out.String())
+	}
+}
