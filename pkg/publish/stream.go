@@ -48,7 +48,16 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("look up stream %s: %w", p.cfg.Stream, err)
 	}
-	p.observeStream(s.CachedInfo())
+	info := s.CachedInfo()
+	if info.Cluster == nil {
+		// A create answer carries no placement; ask for it, so that the
+		// leader and replicas are known from the start, not from the
+		// first recheck.
+		if full, err := s.Info(ctx); err == nil {
+			info = full
+		}
+	}
+	p.observeStream(info)
 	p.streamReady.Store(true)
 	return nil
 }
