@@ -112,7 +112,7 @@ func (r *runner) fetchLoop(ctx context.Context) {
 			r.cons.Store(&c)
 			l.recreate.Store(false)
 		}
-		batch, err := (*r.cons.Load()).FetchBytes(fetchBytes, jetstream.FetchMaxWait(fetchWait))
+		batch, err := (*r.cons.Load()).Fetch(fetchMessages, jetstream.FetchMaxBytes(fetchBytes), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			r.fetchFailed(ctx, err, &wait)
 			continue

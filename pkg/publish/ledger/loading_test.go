@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -53,5 +56,39 @@ func TestNotCaughtUpWhileIndexLoads(t *testing.T) {
 	}
 	if got := tl.metric(t, "ncs_gateway_ledger_caught_up"); got != 1 {
 		t.Errorf("ncs_gateway_ledger_caught_up with the index loaded: got %v, want 1", got)
+	}
+}
+
+// TestIdleFetchAllocatesLittle: an idle ledger fetches about once a second
+// (fetchWait); each fetch must cost little. A fetch by bytes alone made
+// the client allocate a channel of a million messages (16 MB) per fetch,
+// the garbage that drove the daemon's peak heap and RSS.
+func TestIdleFetchAllocatesLittle(t *testing.T) {
+	n := startNATS(t)
+	n.client()
+	tl := runLedger(t, n, DefaultConfig())
+	eventually(t, 10*time.Second, "caught up on an empty stream", func() error {
+		if s := tl.Status(); !s.CaughtUp {
+			return fmt.Errorf("got caught_up false, want true")
+		}
+		return nil
+	})
+	const passes = 3
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	last, seen := tl.LastBeat(), 0
+	eventually(t, (passes+2)*fetchWait+5*time.Second, "fetch loop passes", func() error {
+		if b := tl.LastBeat(); b.After(last) {
+			last, seen = b, seen+1
+		}
+		if seen < passes {
+			return fmt.Errorf("got %d passes, want %d", seen, passes)
+		}
+		return nil
+	})
+	runtime.ReadMemStats(&after)
+	const limit = 8 << 20
+	if got := after.TotalAlloc - before.TotalAlloc; got > limit {
+		t.Errorf("allocated over %d idle fetches (the nats-server's included): got %d MiB, want under %d MiB", passes, got>>20, limit>>20)
 	}
 }
