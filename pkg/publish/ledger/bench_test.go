@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -111,14 +109,7 @@ func BenchmarkIndexLoad(b *testing.B) {
 		done := make(chan struct{})
 		go func() { r.watch(wctx); close(done) }()
 		start := time.Now()
-		profiled := false
 		for !l.loaded.Load() {
-			if rec, _, _, _ := l.ix.counts(); !profiled && rec > 70000 && os.Getenv("HEAPPROF") != "" {
-				f, _ := os.Create(os.Getenv("HEAPPROF"))
-				pprof.WriteHeapProfile(f)
-				f.Close()
-				profiled = true
-			}
 			runtime.ReadMemStats(&ms)
 			peak = max(peak, ms.HeapInuse)
 			peakSys = max(peakSys, ms.HeapSys-ms.HeapReleased)
