@@ -112,7 +112,7 @@ func (r *runner) fetchLoop(ctx context.Context) {
 			r.cons.Store(&c)
 			l.recreate.Store(false)
 		}
-		batch, err := (*r.cons.Load()).FetchBytes(fetchBytes, jetstream.FetchMaxWait(fetchWait))
+		batch, err := (*r.cons.Load()).Fetch(fetchMessages, jetstream.FetchMaxBytes(fetchBytes), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			r.fetchFailed(ctx, err, &wait)
 			continue
@@ -267,19 +267,24 @@ func (r *runner) update(ctx context.Context, key, sid string, mutate func(*Recor
 		if err != nil {
 			return err
 		}
+		// orig is encoded once: the copy to change is decoded from it and
+		// the changed record compared with it (every encoding and record
+		// is garbage the daemon's heap must make room for).
 		var after *Record
+		var orig []byte
 		if before == nil {
 			after = NewRecord(sid)
+			orig = after.Marshal()
 		} else {
-			after, _ = UnmarshalRecord(before.Marshal())
+			orig = before.Marshal()
+			after, _ = UnmarshalRecord(orig)
 		}
 		if after.SID == "" {
 			after.SID = sid
 		}
 		mutate(after)
 		value := after.Marshal()
-		if before != nil && bytes.Equal(value, before.Marshal()) ||
-			before == nil && bytes.Equal(value, NewRecord(sid).Marshal()) {
+		if bytes.Equal(value, orig) {
 			return nil // nothing new: no write, nothing derived
 		}
 		for _, d := range Transitions(before, after, l.cfg.SubjectPrefix, key) {

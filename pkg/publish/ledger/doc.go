@@ -84,7 +84,10 @@
 // flag silent (last_seen_ms + stall_after, not exited). They are raised
 // only while the ledger is caught up with the stream (its consumer has
 // nothing pending nor unacked) and has read the whole bucket, so a backlog
-// never raises a false one; the ledger checks about every second.
+// never raises a false one; the ledger checks about every second. The
+// status's caught_up (and ncs_gateway_ledger_caught_up) means the same two
+// things: after a restart on a big bucket it stays false until the index
+// holds every record, so the session counts it shows are whole.
 //
 // # Derived notifications
 //
@@ -102,7 +105,7 @@
 //
 // # Writers
 //
-// Each batch (up to 4 MiB of notifications, so a backlog coalesces
+// Each batch (up to 4096 notifications and 2 MiB, so a backlog coalesces
 // several events of a session, and at most 8192 unacked) is grouped by session: one read
 // and one compare-and-set write (Create, or Update at the revision read)
 // per session and batch; on a conflict the record is read again and the

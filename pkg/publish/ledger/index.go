@@ -4,23 +4,25 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
 
 // entry is what the ledger keeps in memory of one session: enough for its
-// counts, its summary and its due times, not the record (100,000 open
-// sessions must fit in a small daemon).
+// counts, its summary and its next due time, not the record (100,000 open
+// sessions must fit in a small daemon, and the Go heap grows to about twice
+// what is live, so every byte here counts twice in the daemon's RSS). The
+// sid of a hashed key lives in index.sids, not here: nearly every key is
+// its sid.
 type entry struct {
-	rev    uint64
-	cname  string
-	sid    string // only for a hashed key, whose sid the key does not hold
-	first  int64
-	last   int64
-	due    Due
-	bits   uint8 // bitExited, bitCompleted, bitFailed
-	flags  uint8 // one bit per AllFlags
-	loaded bool
+	rev   uint64
+	next  int64 // earliest due time (unix ms), 0: none
+	first int64
+	last  int64
+	cname string
+	bits  uint8 // bitExited, bitCompleted, bitFailed
+	flags uint8 // one bit per AllFlags
 }
 
 const (
@@ -52,23 +54,22 @@ type index struct {
 
 	mu        sync.Mutex
 	m         map[string]entry
+	sids      map[string]string // sid of each hashed key (a sid a key cannot hold)
 	exited    int
 	completed int
 	flagged   [4]int
 }
 
 func newIndex(grace, stall time.Duration) *index {
-	return &index{grace: grace, stall: stall, m: map[string]entry{}}
+	return &index{grace: grace, stall: stall, m: map[string]entry{}, sids: map[string]string{}}
 }
 
 // entryOf builds the entry of a record at revision rev.
-func (ix *index) entryOf(key string, rev uint64, v *indexView) entry {
+func (ix *index) entryOf(rev uint64, v *indexView) entry {
 	r := Record{ExitBy: v.ExitBy, UploadNotices: v.UploadNotices, Flags: v.Flags,
 		LastSeenMs: v.LastSeenMs, ExitMs: v.ExitMs, UploadMs: v.UploadMs}
-	e := entry{rev: rev, cname: v.Cname, first: v.FirstSeenMs, last: v.LastSeenMs, due: DueTimes(&r, ix.grace, ix.stall)}
-	if _, ok := SIDOfKey(key); !ok {
-		e.sid = v.SID
-	}
+	d := DueTimes(&r, ix.grace, ix.stall)
+	e := entry{rev: rev, cname: v.Cname, first: v.FirstSeenMs, last: v.LastSeenMs, next: d.Next()}
 	if len(v.ExitBy) > 0 {
 		e.bits |= bitExited
 	}
@@ -93,8 +94,18 @@ func (ix *index) putJSON(key string, rev uint64, value []byte) error {
 	if err := json.Unmarshal(value, &v); err != nil {
 		return err
 	}
-	ix.put(key, ix.entryOf(key, rev, &v))
+	ix.put(key, v.SID, ix.entryOf(rev, &v))
 	return nil
+}
+
+// holds reports whether the index already holds key at revision rev or a
+// later one: the watch then skips decoding the record (this ledger's own
+// writes come back on the watch after putRecord indexed them).
+func (ix *index) holds(key string, rev uint64) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	e, ok := ix.m[key]
+	return ok && e.rev >= rev
 }
 
 // putRecord indexes a record this ledger has just stored.
@@ -102,10 +113,13 @@ func (ix *index) putRecord(key string, rev uint64, r *Record) {
 	v := indexView{SID: r.SID, Cname: r.Cname, Outcome: r.Outcome, Completed: r.Completed, Flags: r.Flags,
 		ExitBy: r.ExitBy, UploadNotices: r.UploadNotices, FirstSeenMs: r.FirstSeenMs,
 		LastSeenMs: r.LastSeenMs, ExitMs: r.ExitMs, UploadMs: r.UploadMs}
-	ix.put(key, ix.entryOf(key, rev, &v))
+	ix.put(key, r.SID, ix.entryOf(rev, &v))
 }
 
-func (ix *index) put(key string, e entry) {
+// put indexes e under key, unless the index holds a later revision. The
+// key is copied when new: a key cut from a message's subject would keep
+// the whole subject alive.
+func (ix *index) put(key, sid string, e entry) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	old, ok := ix.m[key]
@@ -114,8 +128,12 @@ func (ix *index) put(key string, e entry) {
 	}
 	if ok {
 		ix.count(old, -1)
+	} else {
+		key = strings.Clone(key)
 	}
-	e.loaded = true
+	if _, plain := SIDOfKey(key); !plain && sid != "" {
+		ix.sids[key] = sid
+	}
 	ix.m[key] = e
 	ix.count(e, 1)
 }
@@ -127,6 +145,7 @@ func (ix *index) remove(key string) {
 	if old, ok := ix.m[key]; ok {
 		ix.count(old, -1)
 		delete(ix.m, key)
+		delete(ix.sids, key)
 	}
 }
 
@@ -150,7 +169,7 @@ func (ix *index) dueKeys(nowMs int64, n int) []string {
 	defer ix.mu.Unlock()
 	var keys []string
 	for k, e := range ix.m {
-		if d := e.due.Next(); d > 0 && d <= nowMs {
+		if d := e.next; d > 0 && d <= nowMs {
 			keys = append(keys, k)
 			if len(keys) >= n {
 				break
@@ -158,6 +177,13 @@ func (ix *index) dueKeys(nowMs int64, n int) []string {
 		}
 	}
 	return keys
+}
+
+// states returns the sessions recording and exited.
+func (ix *index) states() (recording, exited int) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.m) - ix.exited, ix.exited
 }
 
 // counts returns sessions by state, completed, and flagged by reason.
@@ -193,7 +219,7 @@ func (ix *index) summaries() []Summary {
 		if e.bits&bitExited != 0 && e.flags == 0 {
 			continue
 		}
-		s := Summary{Key: k, SID: e.sid, Cname: e.cname, State: StateRecording, Flags: []string{},
+		s := Summary{Key: k, SID: ix.sids[k], Cname: e.cname, State: StateRecording, Flags: []string{},
 			Completed: e.bits&bitCompleted != 0, FirstSeenMs: e.first, LastSeenMs: e.last}
 		if sid, ok := SIDOfKey(k); ok {
 			s.SID = sid
@@ -225,5 +251,5 @@ func (ix *index) summaries() []Summary {
 func (ix *index) sidOf(key string) string {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return ix.m[key].sid
+	return ix.sids[key]
 }

@@ -17,7 +17,13 @@ import (
 
 // Timings of the ledger's loops.
 const (
-	fetchBytes    = 4 << 20 // per batch: a backlog coalesces events of a session into one write, memory stays bounded
+	// A batch is at most fetchMessages and fetchBytes: a backlog coalesces
+	// the events of a session into one write, and memory stays bounded. A
+	// count is always given: a fetch by bytes alone makes the client
+	// allocate a channel of a million messages (16 MB) per fetch, at
+	// least once a second, which drove the daemon's heap and RSS up.
+	fetchMessages = 4096
+	fetchBytes    = 2 << 20
 	fetchWait     = time.Second
 	tickEvery     = time.Second
 	callTimeout   = 5 * time.Second

@@ -65,6 +65,8 @@ func (r *runner) watch(ctx context.Context) error {
 		switch {
 		case h.Get("KV-Operation") == "DEL" || h.Get("KV-Operation") == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != "":
 			l.ix.remove(key) // deleted, purged, or expired (MaxAge)
+		case l.ix.holds(key, md.Sequence.Stream):
+			// this ledger's own write, indexed when it was stored
 		default:
 			if err := l.ix.putJSON(key, md.Sequence.Stream, m.Data()); err != nil {
 				l.anomaly(anomalyMalformed, "stored record does not decode: not indexed", zap.String("key", key), zap.Error(err))
@@ -80,7 +82,7 @@ func (r *runner) watch(ctx context.Context) error {
 
 // updateGauges sets the sessions gauges from the index.
 func (l *Ledger) updateGauges() {
-	rec, ex, _, _ := l.ix.counts()
+	rec, ex := l.ix.states()
 	l.m.sessions.WithLabelValues(StateRecording).Set(float64(rec))
 	l.m.sessions.WithLabelValues(StateExited).Set(float64(ex))
 }
@@ -99,8 +101,8 @@ func (r *runner) tickLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		l.updateGauges()
-		if !r.refreshLag(ctx) || !l.loaded.Load() {
-			continue
+		if !r.refreshLag(ctx) {
+			continue // behind the stream, or the index still loading
 		}
 		now := time.Now().UnixMilli()
 		for _, key := range l.ix.dueKeys(now, dueBatch) {
@@ -134,7 +136,8 @@ func (r *runner) raiseDue(ctx context.Context, key string, now int64) {
 }
 
 // refreshLag reads the consumer's state into the status and metrics and
-// reports whether the ledger is caught up.
+// reports whether the ledger is caught up: nothing pending on the
+// consumer and the whole bucket in the index.
 func (r *runner) refreshLag(ctx context.Context) bool {
 	l := r.l
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -162,8 +165,12 @@ func (r *runner) refreshLag(ctx context.Context) bool {
 			secs = max(time.Since(oldest).Seconds(), 0)
 		}
 	}
-	l.setLag(lag, secs, lag == 0, true)
-	return lag == 0
+	// Caught up needs the whole bucket in the index too: while it loads,
+	// the counts are partial and a time fact could be raised on a record
+	// whose later write the watch has not delivered yet.
+	caughtUp := lag == 0 && l.loaded.Load()
+	l.setLag(lag, secs, caughtUp, true)
+	return caughtUp
 }
 
 func (l *Ledger) setLag(msgs uint64, secs float64, caughtUp, known bool) {
