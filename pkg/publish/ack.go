@@ -67,12 +67,12 @@ const probeRejectCode = 10060
 
 // ackWaiter is one publish waiting for its answer. Whoever deletes it from
 // replies.waiting, under replies.mu, sends its one result: the handler, or
-// abort.
+// stop.
 type ackWaiter struct {
 	ch      chan ackResult // buffered: the one send never blocks
 	subject string         // what the publish went to, checked against a 503's Nats-Subject
 	probe   bool
-	r       *replies // the mux it waits in, for abort
+	r       *replies // the mux it waits in, for stop
 	id      uint64   // its token in r.waiting
 }
 
