@@ -47,6 +47,7 @@ const (
 	ackDuplicate                         // the same, for a Nats-Msg-Id the stream already held
 	ackNoResponders                      // the server's 503: no stream takes the subject
 	ackRejected                          // the stream's leader rejected a leader probe
+	ackAborted                           // inflight ended the publish (its cause says why)
 )
 
 // stored reports whether the stream holds the message.
@@ -64,16 +65,35 @@ const (
 // which readers may not make, gets it.
 const probeRejectCode = 10060
 
-// ackWaiter is one publish waiting for its answer.
+// ackWaiter is one publish waiting for its answer. Whoever deletes it from
+// replies.waiting, under replies.mu, sends its one result: the handler, or
+// stop.
 type ackWaiter struct {
 	ch      chan ackResult // buffered: the one send never blocks
 	subject string         // what the publish went to, checked against a 503's Nats-Subject
 	probe   bool
+	r       *replies // the mux it waits in, for stop
+	id      uint64   // its token in r.waiting
 }
 
 // waiterPool recycles waiters and their channels: a publish costs no
 // allocation here.
 var waiterPool = sync.Pool{New: func() any { return &ackWaiter{ch: make(chan ackResult, 1)} }}
+
+// stop ends the wait with ackAborted unless a result was already taken for
+// it; it is how inflight ends a publish (the waiter is its stopper), with
+// no context of its own per publish.
+func (w *ackWaiter) stop() {
+	r := w.r
+	r.mu.Lock()
+	if r.waiting[w.id] != w {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.waiting, w.id)
+	r.mu.Unlock()
+	w.ch <- ackAborted
+}
 
 // replies is the gateway's own request/reply mux for JetStream publishes:
 // one wildcard subscription on an inbox of its own, tokens numbered in
@@ -130,27 +150,52 @@ type ackCall struct {
 // send publishes msg with a reply subject of the mux; the caller must
 // pass the result to wait.
 func (r *replies) send(msg *nats.Msg, probe bool) (ackCall, error) {
-	w := waiterPool.Get().(*ackWaiter)
-	w.subject, w.probe = msg.Subject, probe
-	r.mu.Lock()
-	r.next++
-	c := ackCall{id: r.next, w: w}
-	r.waiting[c.id] = w
-	r.mu.Unlock()
-	var buf [16]byte
-	msg.Reply = r.prefix + string(strconv.AppendUint(buf[:0], c.id, 36))
-	if err := r.nc.PublishMsg(msg); err != nil {
-		r.forget(c)
+	c := r.register(msg.Subject, probe)
+	if err := r.publish(msg, c); err != nil {
+		r.release(c.w)
 		return ackCall{}, err
 	}
 	return c, nil
 }
 
-// wait waits for the result of c until ctx is done.
+// register makes a waiter for a publish to subject, before it is sent, so
+// that no answer can come before it; the caller passes the result to
+// publish, then to await (or forget), then to release.
+func (r *replies) register(subject string, probe bool) ackCall {
+	w := waiterPool.Get().(*ackWaiter)
+	w.subject, w.probe, w.r = subject, probe, r
+	r.mu.Lock()
+	r.next++
+	w.id = r.next
+	r.waiting[w.id] = w
+	r.mu.Unlock()
+	return ackCall{id: w.id, w: w}
+}
+
+// publish sends msg with c's reply subject; on failure c is forgotten (the
+// caller still releases it).
+func (r *replies) publish(msg *nats.Msg, c ackCall) error {
+	var buf [16]byte
+	msg.Reply = r.prefix + string(strconv.AppendUint(buf[:0], c.id, 36))
+	err := r.nc.PublishMsg(msg)
+	if err != nil {
+		r.forget(c)
+	}
+	return err
+}
+
+// wait waits for the result of c until ctx is done, and releases c.
 func (r *replies) wait(ctx context.Context, c ackCall) (ackResult, error) {
+	res, err := r.await(ctx, c)
+	r.release(c.w)
+	return res, err
+}
+
+// await waits for the result of c until ctx is done; c stays registered to
+// the caller, who releases it.
+func (r *replies) await(ctx context.Context, c ackCall) (ackResult, error) {
 	select {
 	case res := <-c.w.ch:
-		r.release(c.w)
 		return res, nil
 	case <-ctx.Done():
 		if res := r.forget(c); res != 0 {
@@ -160,25 +205,24 @@ func (r *replies) wait(ctx context.Context, c ackCall) (ackResult, error) {
 	}
 }
 
-// forget stops waiting for c and recycles its waiter; it returns the result the
-// handler had already taken w to deliver, or 0.
+// forget stops waiting for c; it returns the result the handler (or stop)
+// had already taken c's waiter to deliver, or 0. It does not release c.
 func (r *replies) forget(c ackCall) ackResult {
 	w := c.w
 	r.mu.Lock()
 	_, waiting := r.waiting[c.id]
 	delete(r.waiting, c.id)
 	r.mu.Unlock()
-	var res ackResult
-	if !waiting {
-		res = <-w.ch // the handler holds w and sends without blocking
+	if waiting {
+		return 0
 	}
-	r.release(w)
-	return res
+	return <-w.ch // the handler or stop holds w and sends without blocking
 }
 
-// release returns w to the pool.
+// release returns w to the pool; nothing may use it afterwards (inflight
+// included: remove it from inflight first).
 func (r *replies) release(w *ackWaiter) {
-	w.subject, w.probe = "", false
+	w.subject, w.probe, w.r, w.id = "", false, nil, 0
 	waiterPool.Put(w)
 }
 
@@ -277,21 +321,6 @@ func (r *replies) classifyData(data []byte) (ackResult, string) {
 		return ackStored, ""
 	default:
 		return 0, ignoredOther
-	}
-}
-
-// requestAck publishes msg and waits for JetStream's acknowledgement: nil
-// when stored, jetstream.ErrNoStreamResponse when no stream took it, ctx's
-// error when it ended first.
-func (p *Publisher) requestAck(ctx context.Context, msg *nats.Msg) error {
-	res, err := p.acks.request(ctx, msg, false)
-	switch {
-	case err != nil:
-		return err
-	case res == ackNoResponders:
-		return jetstream.ErrNoStreamResponse
-	default:
-		return nil
 	}
 }
 

@@ -32,9 +32,19 @@ type inflightPublish struct {
 	prev, next *inflightPublish
 	start      time.Time
 	deadline   time.Time // start plus the publish timeout
-	cancel     context.CancelFunc
+	stop       stopper
 	cause      error // why inflight ended it; nil while it runs on its own
 }
+
+// stopper ends one publish's wait. Publishes pass their ack waiter, whose
+// stop costs no context or timer per publish; it is called under
+// inflight's lock and must not block.
+type stopper interface{ stop() }
+
+// stopFunc is a func as a stopper.
+type stopFunc func()
+
+func (f stopFunc) stop() { f() }
 
 // inflightPool recycles the list's entries: a publish costs no allocation
 // here.
@@ -53,14 +63,14 @@ type inflight struct {
 	probe      func()      // called from check when the head is overdue; nil: none
 }
 
-// add records a publish started at start, which cancel ends at deadline
-// at the latest; the caller must pass the result to remove when the
+// add records a publish started at start, which s ends at deadline at the
+// latest; the caller must pass the result to remove when the
 // publish is over. Callers read start just before add, so the list is in
 // start order to within that moment, which is all a timeout or a probe
 // can be late by.
-func (f *inflight) add(cancel context.CancelFunc, start, deadline time.Time) *inflightPublish {
+func (f *inflight) add(s stopper, start, deadline time.Time) *inflightPublish {
 	e := inflightPool.Get().(*inflightPublish)
-	e.start, e.deadline, e.cancel = start, deadline, cancel
+	e.start, e.deadline, e.stop = start, deadline, s
 	f.mu.Lock()
 	e.prev = f.tail
 	if f.tail != nil {
@@ -111,7 +121,7 @@ func (f *inflight) end(cause error) {
 	for e := f.head; e != nil; e = e.next {
 		if e.cause == nil {
 			e.cause = cause
-			e.cancel()
+			e.stop.stop()
 		}
 	}
 }
@@ -131,7 +141,7 @@ func (f *inflight) check() {
 	for ; e != nil && !e.deadline.After(now); e = e.next {
 		if e.cause == nil {
 			e.cause = errPublishTimeout
-			e.cancel()
+			e.stop.stop()
 		}
 	}
 	next := probeAfter - now.Sub(f.head.start)

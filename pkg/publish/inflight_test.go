@@ -20,7 +20,7 @@ func TestProbeLeader(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := p.inflight.add(cancel, time.Now(), time.Now().Add(time.Hour))
+	e := p.inflight.add(stopFunc(cancel), time.Now(), time.Now().Add(time.Hour))
 	removed := false
 	defer func() {
 		if !removed {
@@ -58,13 +58,13 @@ func TestInflightProbe(t *testing.T) {
 	f := &inflight{probe: func() { probes <- struct{}{} }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	young := f.add(cancel, time.Now(), time.Now().Add(time.Hour))
+	young := f.add(stopFunc(cancel), time.Now(), time.Now().Add(time.Hour))
 	select {
 	case <-probes:
 		t.Fatal("probe before any publish waited probeAfter")
 	default:
 	}
-	old := f.add(func() {}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) // behind young, but overdue
+	old := f.add(stopFunc(func() {}), time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) // behind young, but overdue
 	f.remove(young)
 	select {
 	case <-probes:
@@ -78,11 +78,11 @@ func TestInflightProbe(t *testing.T) {
 	// end stops what is in flight, and not what starts after.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	cur := f.add(cancel2, time.Now(), time.Now().Add(time.Hour))
+	cur := f.add(stopFunc(cancel2), time.Now(), time.Now().Add(time.Hour))
 	f.end(errLeaderLost)
 	ctx3, cancel3 := context.WithCancel(context.Background())
 	defer cancel3()
-	later := f.add(cancel3, time.Now(), time.Now().Add(time.Hour))
+	later := f.add(stopFunc(cancel3), time.Now(), time.Now().Add(time.Hour))
 	if ctx2.Err() == nil {
 		t.Error("publish in flight not ended by end")
 	}
@@ -124,10 +124,10 @@ func TestInflightDeadline(t *testing.T) {
 	now := time.Now()
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
-	first := f.add(cancel1, now, now.Add(50*time.Millisecond))
+	first := f.add(stopFunc(cancel1), now, now.Add(50*time.Millisecond))
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	second := f.add(cancel2, now, now.Add(time.Hour))
+	second := f.add(stopFunc(cancel2), now, now.Add(time.Hour))
 	select {
 	case <-ctx1.Done():
 	case <-time.After(5 * time.Second):

@@ -12,10 +12,13 @@ import (
 
 // Message is one notification ready for JetStream.
 type Message struct {
-	Subject string      // e.g. "agora.ncs.3.31"
-	ID      string      // becomes the Nats-Msg-Id header (dedup key)
-	Header  nats.Header // Agora-* headers (Nats-Msg-Id is added by publish from ID)
-	Data    []byte      // the raw body, byte for byte
+	Subject string // e.g. "agora.ncs.3.31"
+	ID      string // becomes the Nats-Msg-Id header (dedup key)
+	// Header holds the Agora-* headers. Publish sends it with Nats-Msg-Id
+	// = ID: as it is when it already carries exactly that, else on a copy;
+	// it never modifies the map.
+	Header nats.Header
+	Data   []byte // the raw body, byte for byte
 }
 
 // Outcome says where a durable notification went.

@@ -163,20 +163,33 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 	if !p.nc.IsConnected() {
 		return reasonDisconnected, errNotConnected
 	}
-	msg := natsMsg(m)
+	o := outPool.Get().(*outMsg)
+	defer o.release()
+	msg := o.fill(m)
 	start := time.Now()
-	// The publish timeout is kept by inflight's shared timer, not by a
-	// timer per publish; the caller's deadline (the webhook's) still holds.
-	ctx, cancel := context.WithCancel(ctx)
-	e := p.inflight.add(cancel, start, start.Add(p.cfg.PublishTimeout)) // see inflight.go
-	// No retry on no responders: the stream is between leaders, and the
-	// spool is the faster answer.
-	err := p.requestAck(ctx, msg)
+	// The publish timeout is kept by inflight's shared timer, which ends the
+	// wait through the ack waiter itself: no context or timer per publish.
+	// The caller's deadline (the webhook's) still holds. The waiter is
+	// registered before the publish, so no answer can come before it.
+	c := p.acks.register(msg.Subject, false)
+	e := p.inflight.add(c.w, start, start.Add(p.cfg.PublishTimeout)) // see inflight.go
+	var res ackResult
+	err := p.acks.publish(msg, c)
+	if err == nil {
+		// No retry on no responders: the stream is between leaders, and
+		// the spool is the faster answer.
+		res, err = p.acks.await(ctx, c)
+	}
 	p.m.duration.Observe(time.Since(start).Seconds())
 	cause := p.inflight.remove(e)
-	cancel()
-	if err == nil {
+	p.acks.release(c.w) // only now: inflight may stop c.w until removed
+	switch {
+	case err == nil && res.stored():
 		return "", nil
+	case err == nil && res == ackNoResponders:
+		err = jetstream.ErrNoStreamResponse
+	case err == nil:
+		err = errStopped // ackAborted: cause says why
 	}
 	if cause != nil {
 		return failureReason(cause), fmt.Errorf("publish to jetstream: %w", cause)
@@ -187,17 +200,59 @@ func (p *Publisher) publishDirect(ctx context.Context, m Message) (string, error
 	return failureReason(err), fmt.Errorf("publish to jetstream: %w", err)
 }
 
-// natsMsg builds the NATS message of m with its Nats-Msg-Id, copying the
-// header map so the caller's is never modified.
-func natsMsg(m Message) *nats.Msg {
-	h := make(nats.Header, len(m.Header)+1)
+// errStopped is the failure of a publish inflight ended without a cause,
+// which it never does; here so that such a publish still fails.
+var errStopped = errors.New("publish ended in flight")
+
+// natsMsg builds the NATS message of m with its Nats-Msg-Id, without
+// modifying m's header map.
+func natsMsg(m Message) *nats.Msg { return new(outMsg).fill(m) }
+
+// outMsg is the NATS message of a Message, reused across publishes through
+// outPool: nats.go copies the message into its write buffer in PublishMsg
+// and keeps no reference to it.
+type outMsg struct {
+	msg nats.Msg
+	hdr nats.Header // a copy of the Message's header plus Nats-Msg-Id, when it needs one
+	id  [1]string   // the Nats-Msg-Id value's backing array
+}
+
+// outPool recycles the messages of direct publishes.
+var outPool = sync.Pool{New: func() any { return new(outMsg) }}
+
+// fill makes o the message of m and returns it. A header that already
+// carries Nats-Msg-Id = m.ID (as the notifier's does) is sent as it is;
+// any other is copied with Nats-Msg-Id set, so the caller's map is never
+// modified.
+func (o *outMsg) fill(m Message) *nats.Msg {
+	o.msg = nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
+	if m.ID == "" || hasID(m.Header, m.ID) {
+		return &o.msg
+	}
+	if o.hdr == nil {
+		o.hdr = make(nats.Header, len(m.Header)+1)
+	}
 	for k, v := range m.Header {
-		h[k] = v
+		o.hdr[k] = v
 	}
-	if m.ID != "" {
-		h[jetstream.MsgIDHeader] = []string{m.ID}
-	}
-	return &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data}
+	o.id[0] = m.ID
+	o.hdr[jetstream.MsgIDHeader] = o.id[:]
+	o.msg.Header = o.hdr
+	return &o.msg
+}
+
+// hasID reports whether h's only Nats-Msg-Id is id.
+func hasID(h nats.Header, id string) bool {
+	v := h[jetstream.MsgIDHeader]
+	return len(v) == 1 && v[0] == id
+}
+
+// release drops o's references and returns it to outPool.
+func (o *outMsg) release() {
+	o.msg = nats.Msg{}
+	clear(o.hdr)
+	o.id[0] = ""
+	outPool.Put(o)
 }
 
 // failureReason maps a publish error to its metric label.
