@@ -239,6 +239,10 @@ nats:
   embedded_listen: "127.0.0.1:%d"
 ncs: {endpoints: []}
 firewall: {backend: none, ports: [%d]}
+# The suite, attack and soak measure the webhook against receivers that keep
+# no ledger, and count the stream's messages; the ledger's own cost is
+# measured by "go run ./test/load ledger".
+ledger: {enabled: false}
 `, o.stateDir, o.logLevel, hook, admin, o.natsURL, embedded, hook)
 	if o.dupWin > 0 {
 		cfg = strings.Replace(cfg, "nats:\n", fmt.Sprintf("nats:\n  duplicate_window: %s\n", o.dupWin), 1)
