@@ -126,8 +126,46 @@ func (r *runner) fetchLoop(ctx context.Context) {
 			continue
 		}
 		wait = backoffMin
+		start := time.Now()
 		r.process(ctx, msgs)
+		if d := paceAfter(msgs, time.Since(start), time.Now()); d > 0 {
+			l.sleep(ctx, d)
+		}
 	}
+}
+
+// paceAfter is how long the ledger rests after a batch that took took to
+// apply: paceRatio times as long (at most paceMax) while notifications
+// wait behind it and the oldest of the batch is younger than paceMaxLag,
+// else nothing. A burst reaches the ledger as a backlog; resting between
+// its batches leaves the CPU and the disk (each record write and derived
+// notification is an fsync on the webhook's disk) to the webhook while it
+// is busiest, and lets the backlog gather, so the next batch holds more
+// events of each session, written once. Past paceMaxLag the ledger stops
+// resting and catches up at full speed, so a sustained load never leaves
+// it further behind than that for long.
+func paceAfter(msgs []jetstream.Msg, took time.Duration, now time.Time) time.Duration {
+	if len(msgs) == 0 {
+		return 0
+	}
+	last, err := msgs[len(msgs)-1].Metadata()
+	if err != nil {
+		return 0
+	}
+	first, err := msgs[0].Metadata()
+	if err != nil {
+		return 0
+	}
+	return restFor(last.NumPending, now.Sub(first.Timestamp), took)
+}
+
+// restFor is the rest after a batch that took took, with pending
+// notifications behind it and its oldest age old (see paceAfter).
+func restFor(pending uint64, age, took time.Duration) time.Duration {
+	if pending == 0 || age > paceMaxLag || took <= 0 {
+		return 0 // caught up (the next fetch waits anyway), or too far behind
+	}
+	return min(paceRatio*took, paceMax)
 }
 
 // fetchFailed handles a failed fetch: a vanished consumer is made again.

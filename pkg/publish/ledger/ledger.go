@@ -31,6 +31,12 @@ const (
 	backoffMax    = 5 * time.Second
 	dueBatch      = 512 // time facts raised per tick at most
 	workers       = 8   // sessions of one batch written in parallel
+	// While a backlog is younger than paceMaxLag, the ledger rests after
+	// each batch paceRatio times as long as the batch took, at most
+	// paceMax (see paceAfter): it takes at most a third of the time.
+	paceRatio     = 2
+	paceMaxLag    = 10 * time.Second
+	paceMax       = 2 * time.Second
 	ackWait       = 30 * time.Second
 	maxAckPending = 8192
 	markerTTL     = time.Hour // how long the marker of an expired record stays
