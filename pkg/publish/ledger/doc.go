@@ -106,11 +106,24 @@
 // # Writers
 //
 // Each batch (up to 4096 notifications and 2 MiB, so a backlog coalesces
-// several events of a session, and at most 8192 unacked) is grouped by session: one read
+// several events of a session, and at most 8192 unacked) is grouped by
+// session: one read
 // and one compare-and-set write (Create, or Update at the revision read)
 // per session and batch; on a conflict the record is read again and the
 // batch's events merged again. Several gateways share the consumer and the
 // bucket and stay right.
+//
+// # Pacing
+//
+// The ledger is off the webhook's path and shares its CPU and disk (each
+// record write and derived notification is an fsync on the embedded
+// server). While notifications wait behind a batch and the batch's oldest
+// is younger than 10 s, the ledger rests three times as long as the batch
+// took (at most 2 s) before the next fetch: a burst is applied mostly
+// after it, in bigger batches that write each session once for more of
+// its events. A backlog older than 10 s is applied at full speed, so a
+// sustained load never leaves the ledger further behind than that for
+// long. Up to four sessions of a batch are written at once.
 //
 // # A deleted consumer
 //

@@ -30,11 +30,11 @@ const (
 	backoffMin    = 250 * time.Millisecond
 	backoffMax    = 5 * time.Second
 	dueBatch      = 512 // time facts raised per tick at most
-	workers       = 8   // sessions of one batch written in parallel
+	workers       = 4   // sessions of one batch written in parallel
 	// While a backlog is younger than paceMaxLag, the ledger rests after
 	// each batch paceRatio times as long as the batch took, at most
-	// paceMax (see paceAfter): it takes at most a third of the time.
-	paceRatio     = 2
+	// paceMax (see paceAfter): it takes at most a quarter of the time.
+	paceRatio     = 3
 	paceMaxLag    = 10 * time.Second
 	paceMax       = 2 * time.Second
 	ackWait       = 30 * time.Second
