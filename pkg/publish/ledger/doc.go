@@ -107,10 +107,9 @@
 //
 // Each batch (up to 4096 notifications and 2 MiB, so a backlog coalesces
 // several events of a session, and at most 8192 unacked) is grouped by
-// session: one read
-// and one compare-and-set write (Create, or Update at the revision read)
-// per session and batch; on a conflict the record is read again and the
-// batch's events merged again. Several gateways share the consumer and the
+// session: one read and one compare-and-set write (Create, or Update at
+// the revision read) per session and batch; on a conflict the record is
+// read again and the batch's events merged again. Several gateways share the consumer and the
 // bucket and stay right.
 //
 // # Pacing
