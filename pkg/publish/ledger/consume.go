@@ -135,15 +135,16 @@ func (r *runner) fetchLoop(ctx context.Context) {
 }
 
 // paceAfter is how long the ledger rests after a batch that took took to
-// apply: paceRatio times as long (at most paceMax) while notifications
-// wait behind it and the oldest of the batch is younger than paceMaxLag,
-// else nothing. A burst reaches the ledger as a backlog; resting between
-// its batches leaves the CPU and the disk (each record write and derived
-// notification is an fsync on the webhook's disk) to the webhook while it
-// is busiest, and lets the backlog gather, so the next batch holds more
-// events of each session, written once. Past paceMaxLag the ledger stops
-// resting and catches up at full speed, so a sustained load never leaves
-// it further behind than that for long.
+// apply: paceRatio times as long (at most paceMax) when the batch was big
+// (paceMinBatch) or notifications wait behind it, while the oldest of the
+// batch is younger than paceMaxLag; else nothing. A burst reaches the
+// ledger as big batches or a backlog; resting between them leaves the CPU
+// and the disk (each record write and derived notification is an fsync
+// on the webhook's disk) to the webhook while it is busiest, and lets the
+// backlog gather, so the next batch holds more events of each session,
+// written once. Past paceMaxLag the ledger stops resting and catches up
+// at full speed, so a sustained load never leaves it further behind than
+// that for long.
 func paceAfter(msgs []jetstream.Msg, took time.Duration, now time.Time) time.Duration {
 	if len(msgs) == 0 {
 		return 0
@@ -156,14 +157,15 @@ func paceAfter(msgs []jetstream.Msg, took time.Duration, now time.Time) time.Dur
 	if err != nil {
 		return 0
 	}
-	return restFor(last.NumPending, now.Sub(first.Timestamp), took)
+	return restFor(len(msgs), last.NumPending, now.Sub(first.Timestamp), took)
 }
 
-// restFor is the rest after a batch that took took, with pending
-// notifications behind it and its oldest age old (see paceAfter).
-func restFor(pending uint64, age, took time.Duration) time.Duration {
-	if pending == 0 || age > paceMaxLag || took <= 0 {
-		return 0 // caught up (the next fetch waits anyway), or too far behind
+// restFor is the rest after a batch of n notifications that took took,
+// with pending notifications behind it and its oldest age old (see
+// paceAfter).
+func restFor(n int, pending uint64, age, took time.Duration) time.Duration {
+	if (pending == 0 && n < paceMinBatch) || age > paceMaxLag || took <= 0 {
+		return 0 // a trickle (the next fetch waits anyway), or too far behind
 	}
 	return min(paceRatio*took, paceMax)
 }

@@ -116,13 +116,16 @@
 //
 // The ledger is off the webhook's path and shares its CPU and disk (each
 // record write and derived notification is an fsync on the embedded
-// server). While notifications wait behind a batch and the batch's oldest
-// is younger than 10 s, the ledger rests three times as long as the batch
-// took (at most 2 s) before the next fetch: a burst is applied mostly
-// after it, in bigger batches that write each session once for more of
-// its events. A backlog older than 10 s is applied at full speed, so a
-// sustained load never leaves the ledger further behind than that for
-// long. Up to four sessions of a batch are written at once.
+// server). It reads and writes on a NATS connection of its own, opened
+// with the publisher's options, so its fetches and acks never queue with
+// the webhook's publishes. After a batch of 256 notifications or more, or
+// with notifications still waiting behind it, and while the batch's
+// oldest is younger than 10 s, the ledger rests three times as long as
+// the batch took (at most 2 s) before the next fetch: a burst is applied
+// mostly after it, in bigger batches that write each session once for
+// more of its events. A backlog older than 10 s is applied at full
+// speed, so a sustained load never leaves the ledger further behind than
+// that for long. Up to four sessions of a batch are written at once.
 //
 // # A deleted consumer
 //
