@@ -135,39 +135,44 @@ func (r *runner) fetchLoop(ctx context.Context) {
 }
 
 // paceAfter is how long the ledger rests after a batch that took took to
-// apply: paceRatio times as long (at most paceMax) when the batch was big
-// (paceMinBatch) or notifications wait behind it, while the oldest of the
-// batch is younger than paceMaxLag; else nothing. A burst reaches the
-// ledger as big batches or a backlog; resting between them leaves the CPU
-// and the disk (each record write and derived notification is an fsync
-// on the webhook's disk) to the webhook while it is busiest, and lets the
-// backlog gather, so the next batch holds more events of each session,
-// written once. Past paceMaxLag the ledger stops resting and catches up
-// at full speed, so a sustained load never leaves it further behind than
-// that for long.
+// apply (see restFor). A burst reaches the ledger as big batches or a
+// backlog; resting leaves the CPU and the disk (each record write and
+// derived notification is an fsync on the webhook's disk) to the webhook
+// while it is busiest, and lets the backlog gather, so a later batch
+// holds more events of each session, written once.
 func paceAfter(msgs []jetstream.Msg, took time.Duration, now time.Time) time.Duration {
 	if len(msgs) == 0 {
-		return 0
-	}
-	last, err := msgs[len(msgs)-1].Metadata()
-	if err != nil {
 		return 0
 	}
 	first, err := msgs[0].Metadata()
 	if err != nil {
 		return 0
 	}
-	return restFor(len(msgs), last.NumPending, now.Sub(first.Timestamp), took)
+	last, err := msgs[len(msgs)-1].Metadata()
+	if err != nil {
+		return 0
+	}
+	return restFor(len(msgs), last.NumPending, now.Sub(first.Timestamp), now.Sub(last.Timestamp), took)
 }
 
 // restFor is the rest after a batch of n notifications that took took,
-// with pending notifications behind it and its oldest age old (see
-// paceAfter).
-func restFor(n int, pending uint64, age, took time.Duration) time.Duration {
-	if (pending == 0 && n < paceMinBatch) || age > paceMaxLag || took <= 0 {
-		return 0 // a trickle (the next fetch waits anyway), or too far behind
+// with pending notifications behind it, its oldest oldAge and its newest
+// newAge old. A trickle (a small batch, nothing behind it) gets none: the
+// next fetch waits for news anyway. Under load the ledger trails the
+// stream by paceTrail: it rests until the newest notification it applied
+// is paceTrail old, and at least paceRatio times the batch's time (at
+// most paceMax), never more than paceTrail. It rests not at all once the
+// batch's oldest is older than paceMaxLag or more than paceMaxPending
+// wait (the latter bounds the lag should the server's clock run ahead),
+// so a sustained load never leaves it behind for long.
+func restFor(n int, pending uint64, oldAge, newAge, took time.Duration) time.Duration {
+	if pending == 0 && n < paceMinBatch {
+		return 0
 	}
-	return min(paceRatio*took, paceMax)
+	if oldAge > paceMaxLag || pending > paceMaxPending || took <= 0 {
+		return 0
+	}
+	return min(max(min(paceRatio*took, paceMax), paceTrail-newAge), paceTrail)
 }
 
 // fetchFailed handles a failed fetch: a vanished consumer is made again.

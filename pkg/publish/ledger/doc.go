@@ -114,18 +114,23 @@
 //
 // # Pacing
 //
-// The ledger is off the webhook's path and shares its CPU and disk (each
+// The ledger is off the webhook's path but shares its CPU and disk (each
 // record write and derived notification is an fsync on the embedded
-// server). It reads and writes on a NATS connection of its own, opened
-// with the publisher's options, so its fetches and acks never queue with
-// the webhook's publishes. After a batch of 256 notifications or more, or
-// with notifications still waiting behind it, and while the batch's
-// oldest is younger than 10 s, the ledger rests three times as long as
-// the batch took (at most 2 s) before the next fetch: a burst is applied
-// mostly after it, in bigger batches that write each session once for
-// more of its events. A backlog older than 10 s is applied at full
-// speed, so a sustained load never leaves the ledger further behind than
-// that for long. Up to four sessions of a batch are written at once.
+// server), so under load it gives way. It reads and writes on a NATS
+// connection of its own, opened with the publisher's options, so its
+// fetches and acks never queue with the webhook's publishes and their
+// acks. A trickle (a batch under 256 notifications with nothing behind
+// it) is applied at once. Under load (a bigger batch, or notifications
+// waiting behind it) the ledger trails the stream by 5 s: after a batch
+// it rests until the newest notification it applied is 5 s old, and at
+// least three times as long as the batch took (at most 2 s), never more
+// than 5 s. A burst is thus applied mostly after it, when the webhook is
+// idle, in full batches that write each session once for more of its
+// events; the status's lag reads up to about 5 s meanwhile. It rests not
+// at all while the batch's oldest notification is more than 10 s old or
+// more than 32768 wait, so a sustained load it cannot outpace at rest
+// gets it at full speed. Up to four sessions of a batch are written at
+// once.
 //
 // # A deleted consumer
 //

@@ -32,16 +32,18 @@ const (
 	backoffMax    = 5 * time.Second
 	dueBatch      = 512 // time facts raised per tick at most
 	workers       = 4   // sessions of one batch written in parallel
-	// While a backlog is younger than paceMaxLag, the ledger rests after
-	// each batch paceRatio times as long as the batch took, at most
-	// paceMax (see paceAfter): it takes at most a quarter of the time.
-	paceRatio     = 3
-	paceMinBatch  = 256 // a batch this big is a burst even with nothing behind it
-	paceMaxLag    = 10 * time.Second
-	paceMax       = 2 * time.Second
-	ackWait       = 30 * time.Second
-	maxAckPending = 8192
-	markerTTL     = time.Hour // how long the marker of an expired record stays
+	// Pacing under load (see restFor): the ledger trails the stream by
+	// paceTrail, rests at least paceRatio times a batch's time (at most
+	// paceMax), and stops resting past paceMaxLag or paceMaxPending.
+	paceRatio      = 3
+	paceMinBatch   = 256 // a batch this big is load even with nothing behind it
+	paceTrail      = 5 * time.Second
+	paceMaxLag     = 10 * time.Second
+	paceMaxPending = 32768
+	paceMax        = 2 * time.Second
+	ackWait        = 30 * time.Second
+	maxAckPending  = 8192
+	markerTTL      = time.Hour // how long the marker of an expired record stays
 )
 
 // Ledger keeps one record per Cloud Recording session in a KV bucket, fed
