@@ -121,16 +121,15 @@
 // fetches and acks never queue with the webhook's publishes and their
 // acks. A trickle (a batch under 256 notifications with nothing behind
 // it) is applied at once. Under load (a bigger batch, or notifications
-// waiting behind it) the ledger trails the stream by 5 s: after a batch
-// it rests until the newest notification it applied is 5 s old, and at
-// least three times as long as the batch took (at most 2 s), never more
-// than 5 s. A burst is thus applied mostly after it, when the webhook is
-// idle, in full batches that write each session once for more of its
-// events; the status's lag reads up to about 5 s meanwhile. It rests not
-// at all while the batch's oldest notification is more than 10 s old or
-// more than 32768 wait, so a sustained load it cannot outpace at rest
-// gets it at full speed. Up to four sessions of a batch are written at
-// once.
+// waiting behind it) the ledger trails the stream by 5 s: it holds a
+// batch, unacked, until its newest notification is 5 s old, applies it,
+// then rests three times as long as applying took (at most 2 s). A burst
+// is thus applied mostly after it, when the webhook is idle, in full
+// batches that write each session once for more of its events; the
+// status's lag reads 5 s or so meanwhile. Pacing stops while the batch's
+// oldest notification is more than 10 s old or more than 32768 wait, so
+// a sustained load the ledger cannot outpace while pacing gets it at full
+// speed. Up to four sessions of a batch are written at once.
 //
 // # A deleted consumer
 //

@@ -32,9 +32,9 @@ const (
 	backoffMax    = 5 * time.Second
 	dueBatch      = 512 // time facts raised per tick at most
 	workers       = 4   // sessions of one batch written in parallel
-	// Pacing under load (see restFor): the ledger trails the stream by
-	// paceTrail, rests at least paceRatio times a batch's time (at most
-	// paceMax), and stops resting past paceMaxLag or paceMaxPending.
+	// Pacing under load (see batchLoad): the ledger trails the stream by
+	// paceTrail, rests paceRatio times a batch's time (at most paceMax)
+	// after it, and stops pacing past paceMaxLag or paceMaxPending.
 	paceRatio      = 3
 	paceMinBatch   = 256 // a batch this big is load even with nothing behind it
 	paceTrail      = 5 * time.Second

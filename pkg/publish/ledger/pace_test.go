@@ -5,32 +5,36 @@ import (
 	"time"
 )
 
-// TestRestFor checks the pacing rule: no rest for a trickle; under load,
-// trail the stream by paceTrail and rest at least paceRatio times the
-// batch's time; never rest behind an old or a long backlog.
-func TestRestFor(t *testing.T) {
+// TestPacing checks the pacing rule: nothing for a trickle; under load,
+// hold a batch until its newest is paceTrail old and rest paceRatio times
+// its time after it; nothing behind an old or a long backlog.
+func TestPacing(t *testing.T) {
 	ms := time.Millisecond
+	now := time.Unix(1_000_000, 0)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	cases := []struct {
-		name           string
-		n              int
-		pending        uint64
-		oldAge, newAge time.Duration
-		took           time.Duration
-		wantRest       time.Duration
+		name     string
+		b        batchLoad
+		took     time.Duration
+		wantHold time.Duration
+		wantRest time.Duration
 	}{
-		{"a trickle", 10, 0, time.Second, 0, 300 * ms, 0},
-		{"a big batch, nothing behind: trail", paceMinBatch, 0, time.Second, 500 * ms, 300 * ms, paceTrail - 500*ms},
-		{"young backlog: trail", 10, 5000, time.Second, 500 * ms, 300 * ms, paceTrail - 500*ms},
-		{"trailing already: the ratio", 4096, 5000, paceTrail + time.Second, paceTrail, 300 * ms, paceRatio * 300 * ms},
-		{"long batch: paceMax", 4096, 5000, paceTrail + time.Second, paceTrail, 5 * time.Second, paceMax},
-		{"server clock ahead: at most paceTrail", 4096, 5000, -time.Minute, -time.Minute, 300 * ms, paceTrail},
-		{"old backlog: full speed", 4096, 5000, paceMaxLag + ms, paceTrail, 300 * ms, 0},
-		{"long backlog: full speed", 4096, paceMaxPending + 1, time.Second, 0, 300 * ms, 0},
-		{"no time taken", 4096, 5000, time.Second, 0, 0, 0},
+		{"a trickle", batchLoad{10, 0, ago(time.Second), ago(0)}, 300 * ms, 0, 0},
+		{"a big batch, nothing behind", batchLoad{paceMinBatch, 0, ago(time.Second), ago(500 * ms)}, 300 * ms, paceTrail - 500*ms, paceRatio * 300 * ms},
+		{"young backlog", batchLoad{10, 5000, ago(time.Second), ago(500 * ms)}, 300 * ms, paceTrail - 500*ms, paceRatio * 300 * ms},
+		{"trailing already", batchLoad{4096, 5000, ago(paceTrail + time.Second), ago(paceTrail)}, 300 * ms, 0, paceRatio * 300 * ms},
+		{"long batch", batchLoad{4096, 5000, ago(paceTrail + time.Second), ago(paceTrail)}, 5 * time.Second, 0, paceMax},
+		{"server clock ahead", batchLoad{4096, 5000, ago(-time.Minute), ago(-time.Minute)}, 300 * ms, paceTrail, paceRatio * 300 * ms},
+		{"old backlog", batchLoad{4096, 5000, ago(paceMaxLag + ms), ago(paceTrail)}, 300 * ms, 0, 0},
+		{"long backlog", batchLoad{4096, paceMaxPending + 1, ago(time.Second), ago(0)}, 300 * ms, 0, 0},
+		{"empty", batchLoad{}, 300 * ms, 0, 0},
 	}
 	for _, c := range cases {
-		if got := restFor(c.n, c.pending, c.oldAge, c.newAge, c.took); got != c.wantRest {
-			t.Errorf("%s: restFor(%d, %d, %v, %v, %v) = %v, want %v", c.name, c.n, c.pending, c.oldAge, c.newAge, c.took, got, c.wantRest)
+		if got := c.b.hold(now); got != c.wantHold {
+			t.Errorf("%s: hold = %v, want %v", c.name, got, c.wantHold)
+		}
+		if got := c.b.rest(c.took, now); got != c.wantRest {
+			t.Errorf("%s: rest after %v = %v, want %v", c.name, c.took, got, c.wantRest)
 		}
 	}
 }
