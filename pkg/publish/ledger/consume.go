@@ -126,8 +126,75 @@ func (r *runner) fetchLoop(ctx context.Context) {
 			continue
 		}
 		wait = backoffMin
+		ld := loadOf(msgs)
+		if d := ld.hold(time.Now()); d > 0 && !l.sleep(ctx, d) {
+			return // unacked: redelivered after ackWait
+		}
+		start := time.Now()
 		r.process(ctx, msgs)
+		if d := ld.rest(time.Since(start), time.Now()); d > 0 {
+			l.sleep(ctx, d)
+		}
 	}
+}
+
+// batchLoad is what pacing knows of a fetched batch: its size, what
+// waits behind it, and when the stream stored its oldest and newest.
+type batchLoad struct {
+	n              int
+	pending        uint64
+	oldest, newest time.Time
+}
+
+func loadOf(msgs []jetstream.Msg) batchLoad {
+	if len(msgs) == 0 {
+		return batchLoad{}
+	}
+	first, err1 := msgs[0].Metadata()
+	last, err2 := msgs[len(msgs)-1].Metadata()
+	if err1 != nil || err2 != nil {
+		return batchLoad{} // no pacing without the stream's view
+	}
+	return batchLoad{n: len(msgs), pending: last.NumPending, oldest: first.Timestamp, newest: last.Timestamp}
+}
+
+// paced reports whether the ledger gives way to the webhook after this
+// batch. A trickle (a small batch, nothing behind it) does not: the next
+// fetch waits for news anyway. Load (a big batch, or a backlog) does,
+// until the batch's oldest is older than paceMaxLag or more than
+// paceMaxPending wait (the latter bounds the lag should the server's
+// clock run ahead), so a sustained load the ledger cannot outpace while
+// resting gets it at full speed.
+func (b batchLoad) paced(now time.Time) bool {
+	if b.n == 0 || b.pending == 0 && b.n < paceMinBatch {
+		return false
+	}
+	return now.Sub(b.oldest) <= paceMaxLag && b.pending <= paceMaxPending
+}
+
+// hold is how long a paced batch waits before it is applied: until its
+// newest notification is paceTrail old, never more than paceTrail. Under
+// load the ledger trails the stream, so a burst is applied mostly after
+// it, when the CPU and the disk (each record write and derived
+// notification is an fsync on the webhook's disk) are the webhook's no
+// more, in full batches that write each session once for more of its
+// events. The batch stays unacked meanwhile, well within ackWait.
+func (b batchLoad) hold(now time.Time) time.Duration {
+	if !b.paced(now) {
+		return 0
+	}
+	return min(max(paceTrail-now.Sub(b.newest), 0), paceTrail)
+}
+
+// rest is how long the ledger rests after applying a paced batch that
+// took took: paceRatio times as long, at most paceMax, so that while it
+// catches up behind a burst it still leaves most of the machine to the
+// webhook.
+func (b batchLoad) rest(took time.Duration, now time.Time) time.Duration {
+	if !b.paced(now) || took <= 0 {
+		return 0
+	}
+	return min(paceRatio*took, paceMax)
 }
 
 // fetchFailed handles a failed fetch: a vanished consumer is made again.

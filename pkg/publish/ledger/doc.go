@@ -106,11 +106,30 @@
 // # Writers
 //
 // Each batch (up to 4096 notifications and 2 MiB, so a backlog coalesces
-// several events of a session, and at most 8192 unacked) is grouped by session: one read
-// and one compare-and-set write (Create, or Update at the revision read)
-// per session and batch; on a conflict the record is read again and the
-// batch's events merged again. Several gateways share the consumer and the
+// several events of a session, and at most 8192 unacked) is grouped by
+// session: one read and one compare-and-set write (Create, or Update at
+// the revision read) per session and batch; on a conflict the record is
+// read again and the batch's events merged again. Several gateways share the consumer and the
 // bucket and stay right.
+//
+// # Pacing
+//
+// The ledger is off the webhook's path but shares its CPU and disk (each
+// record write and derived notification is an fsync on the embedded
+// server), so under load it gives way. It reads and writes on a NATS
+// connection of its own, opened with the publisher's options, so its
+// fetches and acks never queue with the webhook's publishes and their
+// acks. A trickle (a batch under 256 notifications with nothing behind
+// it) is applied at once. Under load (a bigger batch, or notifications
+// waiting behind it) the ledger trails the stream by 5 s: it holds a
+// batch, unacked, until its newest notification is 5 s old, applies it,
+// then rests three times as long as applying took (at most 2 s). A burst
+// is thus applied mostly after it, when the webhook is idle, in full
+// batches that write each session once for more of its events; the
+// status's lag reads 5 s or so meanwhile. Pacing stops while the batch's
+// oldest notification is more than 10 s old or more than 32768 wait, so
+// a sustained load the ledger cannot outpace while pacing gets it at full
+// speed. Up to four sessions of a batch are written at once.
 //
 // # A deleted consumer
 //

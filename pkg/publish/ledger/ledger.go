@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,10 +31,19 @@ const (
 	backoffMin    = 250 * time.Millisecond
 	backoffMax    = 5 * time.Second
 	dueBatch      = 512 // time facts raised per tick at most
-	workers       = 8   // sessions of one batch written in parallel
-	ackWait       = 30 * time.Second
-	maxAckPending = 8192
-	markerTTL     = time.Hour // how long the marker of an expired record stays
+	workers       = 4   // sessions of one batch written in parallel
+	// Pacing under load (see batchLoad): the ledger trails the stream by
+	// paceTrail, rests paceRatio times a batch's time (at most paceMax)
+	// after it, and stops pacing past paceMaxLag or paceMaxPending.
+	paceRatio      = 3
+	paceMinBatch   = 256 // a batch this big is load even with nothing behind it
+	paceTrail      = 5 * time.Second
+	paceMaxLag     = 10 * time.Second
+	paceMaxPending = 32768
+	paceMax        = 2 * time.Second
+	ackWait        = 30 * time.Second
+	maxAckPending  = 8192
+	markerTTL      = time.Hour // how long the marker of an expired record stays
 )
 
 // Ledger keeps one record per Cloud Recording session in a KV bucket, fed
@@ -96,10 +106,17 @@ func (l *Ledger) Run(ctx context.Context) error {
 			}
 		}
 	}
+	nc := l.nc
+	if own, err := siblingConn(l.nc); err != nil {
+		l.log.Warn("ledger could not open its own connection: sharing the publisher's", zap.Error(err))
+	} else {
+		defer own.Close()
+		nc = own
+	}
 	wait := backoffMin
 	for {
 		start := time.Now()
-		err := l.runOnce(ctx)
+		err := l.runOnce(ctx, nc)
 		if time.Since(start) > 2*backoffMax {
 			wait = backoffMin // it ran a while: not a setup failing again and again
 		}
@@ -115,10 +132,30 @@ func (l *Ledger) Run(ctx context.Context) error {
 	}
 }
 
+// siblingConn opens a connection of the ledger's own with nc's options
+// (same server, in-process or not, same identity, TLS and reconnection)
+// but none of its callbacks, which belong to nc's owner. On a shared
+// connection each fetch (up to fetchBytes at once) and the batch's acks
+// queue in one socket and one server read loop with the webhook's
+// publishes and their acks, and hold up the webhook's answers.
+func siblingConn(nc *nats.Conn) (*nats.Conn, error) {
+	opts := nc.Opts
+	opts.Name = strings.TrimSpace(opts.Name + " ledger")
+	opts.ClosedCB, opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ConnectedCB = nil, nil, nil, nil
+	opts.ReconnectedCB, opts.ReconnectErrCB, opts.DiscoveredServersCB = nil, nil, nil
+	opts.AsyncErrorCB, opts.LameDuckModeHandler = nil, nil
+	opts.AllowReconnect, opts.MaxReconnect = true, -1
+	c, err := opts.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("connect the ledger's own nats connection: %w", err)
+	}
+	return c, nil
+}
+
 // runOnce sets up the bucket and the consumer, then runs the fetch, watch
 // and tick loops until ctx is done. Only a setup failure returns early.
-func (l *Ledger) runOnce(ctx context.Context) error {
-	js, err := jetstream.New(l.nc)
+func (l *Ledger) runOnce(ctx context.Context, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("create jetstream context: %w", err)
 	}
