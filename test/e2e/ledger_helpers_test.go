@@ -55,7 +55,7 @@ func ledgerSessions(tag string, n int) []*ledgerSession {
 		}
 		return "[" + strings.Join(parts, ",") + "]"
 	}
-	mk := func(kind string, i int, ts int64) *ledgerSession {
+	mk := func(kind string, i int) *ledgerSession {
 		sid := fmt.Sprintf("%s%s%03d", tag, kind, i)
 		return &ledgerSession{sid: sid, cname: "room-" + sid}
 	}
@@ -71,20 +71,20 @@ func ledgerSessions(tag string, n int) []*ledgerSession {
 	}
 	var out []*ledgerSession
 	for i := range n {
-		s := mk("normal", i, now)
+		s := mk("normal", i)
 		normal(s, now, "0")
 		s.completed, s.outcome = true, "ok"
 		s.counts = map[string]int{"40": 1, "30": 1, "41": 1, "31": 1, "11": 1}
 		out = append(out, s)
 	}
-	s := mk("abnormal", 0, now)
+	s := mk("abnormal", 0)
 	add(s, 40, 1, "111", now, `{"msgName":"recorder_started","status":0}`)
 	add(s, 32, 2, "111", now, `{"msgName":"backuped","status":0,"fileList":`+files("abnormal.m3u8")+`}`)
 	add(s, 11, 0, "111", now, `{"msgName":"session_exit","exitStatus":1}`)
 	s.completed, s.outcome, s.flags = true, "failed", []string{"abnormal_exit"}
 	out = append(out, s)
 
-	s = mk("failover", 0, now)
+	s = mk("failover", 0)
 	add(s, 40, 1, "111", now, `{"msgName":"recorder_started","status":0}`)
 	add(s, 12, 0, "111", now, `{"msgName":"session_failover","newUid":222}`)
 	add(s, 40, 1, "222", now, `{"msgName":"recorder_started","status":0}`)
@@ -94,7 +94,7 @@ func ledgerSessions(tag string, n int) []*ledgerSession {
 	s.counts = map[string]int{"40": 2, "12": 1, "31": 1, "11": 1}
 	out = append(out, s)
 
-	s = mk("web", 0, now)
+	s = mk("web", 0)
 	add(s, 70, 6, "111", now, `{"msgName":"web_recorder_started","recorderStartTime":`+fmt.Sprint(now)+`}`)
 	add(s, 71, 6, "111", now, `{"msgName":"web_recorder_stopped","code":0,"message":"","details":{},"fileList":[{"filename":"web.mp4"}]}`)
 	add(s, 31, 2, "111", now, `{"msgName":"uploaded","status":0}`)
@@ -102,7 +102,7 @@ func ledgerSessions(tag string, n int) []*ledgerSession {
 	s.completed, s.outcome = true, "ok"
 	out = append(out, s)
 
-	s = mk("error", 0, now)
+	s = mk("error", 0)
 	add(s, 40, 1, "111", now, `{"msgName":"recorder_started","status":0}`)
 	add(s, 1, 0, "111", now, `{"msgName":"cloud_recording_error","module":1,"errorLevel":3,"errorCode":53,"stat":0,"errorMsg":"x"}`)
 	add(s, 31, 2, "111", now, `{"msgName":"uploaded","status":0,"fileList":`+files("error.m3u8")+`}`)
@@ -111,7 +111,7 @@ func ledgerSessions(tag string, n int) []*ledgerSession {
 	out = append(out, s)
 
 	// A lost 31: exited long ago and no upload notice, so no_upload is due.
-	s = mk("lost31x", 0, past)
+	s = mk("lost31x", 0)
 	add(s, 40, 1, "111", past, `{"msgName":"recorder_started","status":0}`)
 	add(s, 33, 2, "111", past, `{"msgName":"uploading_progress","progress":10000}`)
 	add(s, 11, 0, "111", past, `{"msgName":"session_exit","exitStatus":0}`)
@@ -119,20 +119,20 @@ func ledgerSessions(tag string, n int) []*ledgerSession {
 	out = append(out, s)
 
 	// A lost 11: uploaded long ago and no exit, so the exit is inferred.
-	s = mk("lost11x", 0, past)
+	s = mk("lost11x", 0)
 	add(s, 40, 1, "111", past, `{"msgName":"recorder_started","status":0}`)
 	add(s, 31, 2, "111", past, `{"msgName":"uploaded","status":0,"fileList":`+files("lost11.m3u8")+`}`)
 	s.completed, s.outcome = true, "ok"
 	out = append(out, s)
 
 	// Silent: started long ago, nothing since.
-	s = mk("silent", 0, past)
+	s = mk("silent", 0)
 	add(s, 40, 1, "111", past, `{"msgName":"recorder_started","status":0}`)
 	s.flags = []string{"silent"}
 	out = append(out, s)
 
 	// Still recording: fresh, nothing due.
-	s = mk("open", 0, now)
+	s = mk("open", 0)
 	add(s, 40, 1, "111", now, `{"msgName":"recorder_started","status":0}`)
 	out = append(out, s)
 	return out
